@@ -1,0 +1,52 @@
+"""motia_django: Motia-style real-time Streams for Django.
+
+The public API is below; names load lazily so that importing ``motia_django`` (for example from settings)
+does not touch the app registry.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from motia_django.changes import Change, stream_changed
+    from motia_django.exceptions import MotiaError, SchemaDefinitionError, StreamNotFound, StreamValidationError
+    from motia_django.registry import registry, streams
+    from motia_django.storage import StateStream
+    from motia_django.stream import Stream
+
+__all__ = [
+    "Change",
+    "MotiaError",
+    "SchemaDefinitionError",
+    "StateStream",
+    "Stream",
+    "StreamNotFound",
+    "StreamValidationError",
+    "registry",
+    "stream_changed",
+    "streams",
+]
+
+_LAZY = {
+    "Change": "motia_django.changes",
+    "stream_changed": "motia_django.changes",
+    "MotiaError": "motia_django.exceptions",
+    "SchemaDefinitionError": "motia_django.exceptions",
+    "StreamNotFound": "motia_django.exceptions",
+    "StreamValidationError": "motia_django.exceptions",
+    "registry": "motia_django.registry",
+    "streams": "motia_django.registry",
+    "StateStream": "motia_django.storage",
+    "Stream": "motia_django.stream",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'motia_django' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

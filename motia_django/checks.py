@@ -1,0 +1,50 @@
+"""System checks: configuration problems found while building the registries, shown by ``manage.py check``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import checks
+
+from motia_django.conf import DEFAULTS, motia_settings
+
+
+@checks.register("motia_django")
+def check_streams(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from motia_django.registry import registry
+
+    if not registry.loaded:
+        registry.load()
+    return list(registry.errors)
+
+
+@checks.register("motia_django")
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    unknown = sorted(set(motia_settings.user_settings) - set(DEFAULTS))
+    if unknown:
+        errors.append(checks.Error(
+            f"settings.MOTIA has unknown keys: {', '.join(unknown)}",
+            hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.", id="motia_django.E010",
+        ))
+    if motia_settings.DEFAULT_ACCESS not in ("allow", "authenticated"):
+        errors.append(checks.Error(
+            f"settings.MOTIA['DEFAULT_ACCESS'] is {motia_settings.DEFAULT_ACCESS!r}",
+            hint='Use "allow" (anyone may join, as in Motia) or "authenticated".', id="motia_django.E011",
+        ))
+    for key in ("MAX_FRAME_BYTES", "MAX_SUBSCRIPTIONS", "SEND_QUEUE_LIMIT", "EVENT_MAX_ATTEMPTS"):
+        value = getattr(motia_settings, key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            errors.append(checks.Error(f"settings.MOTIA[{key!r}] must be a positive integer, got {value!r}",
+                                       hint=f"Default: {DEFAULTS[key]}.", id="motia_django.E012"))
+    try:
+        motia_settings.AUTHENTICATE  # noqa: B018 - importing it is the check
+    except ImportError as exc:
+        errors.append(checks.Error(f"settings.MOTIA['AUTHENTICATE'] cannot be imported: {exc}",
+                                   hint="Give the dotted path of authenticate(token, scope).",
+                                   id="motia_django.E013"))
+    for folder in motia_settings.STEPS_DIRS:
+        if not folder.is_dir():
+            errors.append(checks.Warning(f"steps folder {folder} does not exist",
+                                         hint="Create it or set MOTIA['STEPS_DIRS'].", id="motia_django.W001"))
+    return errors

@@ -1,0 +1,97 @@
+"""One settings object for motia_django, read lazily so the package can be imported before Django is set up.
+
+Everything lives in the ``MOTIA`` dict of the project's settings, except ``STREAMS`` (name -> definition),
+which is a top-level setting because it is what users write most. ``motia_settings`` is reset on Django's
+``setting_changed`` signal, so ``override_settings`` works in tests (as DRF's ``api_settings`` does).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+DEFAULTS: dict[str, Any] = {
+    # Folders searched for ``*_stream.py`` and ``*_step.py`` modules. None means ``[BASE_DIR / "steps"]``.
+    "STEPS_DIRS": None,
+    # Channel layer alias used to broadcast stream changes to WebSocket consumers.
+    "CHANNEL_LAYER": "default",
+    # WebSocket limits (see protocol.md).
+    "MAX_FRAME_BYTES": 64 * 1024,
+    "MAX_SUBSCRIPTIONS": 256,
+    "SEND_QUEUE_LIMIT": 1000,
+    # Dotted path (or callable) ``authenticate(token, scope) -> auth context | None``; raising refuses.
+    "AUTHENTICATE": None,
+    # Join policy for streams without ``canAccess``: "allow" (as Motia) or "authenticated".
+    "DEFAULT_ACCESS": "allow",
+    # Event steps: channel the worker listens on, retry policy, and where events run.
+    "WORKER_CHANNEL": "motia-events",
+    "WORKER_LAYER": None,  # None: the CHANNEL_LAYER alias
+    "EVENT_MAX_ATTEMPTS": 5,
+    "EVENT_RETRY_BACKOFF": 1.0,  # seconds; doubles on each attempt
+    "EVENT_RETRY_BACKOFF_MAX": 300.0,
+    "EVENT_LEASE_SECONDS": 300.0,  # a running event not finished after this is taken up again
+    "EVENTS_IN_PROCESS": None,  # None: True when the channel layer is the in-memory one
+    # Workbench pages: None means on when DEBUG.
+    "WORKBENCH": None,
+}
+
+# Settings that hold dotted paths to import on access.
+IMPORT_STRINGS = {"AUTHENTICATE"}
+
+
+class MotiaSettings:
+    """Attribute access to ``settings.MOTIA`` with defaults, imported dotted paths, and a cache."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, "MOTIA", None) or {}
+        if not isinstance(value, dict):
+            raise TypeError("settings.MOTIA must be a dict")
+        return value
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        if attr in self._cache:
+            return self._cache[attr]
+        if attr == "STREAMS":
+            value: Any = getattr(settings, "STREAMS", None) or {}
+        elif attr in DEFAULTS:
+            value = self.user_settings.get(attr, DEFAULTS[attr])
+        else:
+            raise AttributeError(f"Invalid motia_django setting: {attr!r}")
+        if attr == "STEPS_DIRS":
+            value = self._steps_dirs(value)
+        elif attr in IMPORT_STRINGS and isinstance(value, str):
+            value = import_string(value)
+        self._cache[attr] = value
+        return value
+
+    @staticmethod
+    def _steps_dirs(value: Any) -> list[Path]:
+        if value is None:
+            base = getattr(settings, "BASE_DIR", None)
+            return [Path(base) / "steps"] if base is not None else []
+        if isinstance(value, str | Path):
+            value = [value]
+        return [Path(v) for v in value]
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+
+motia_settings = MotiaSettings()
+
+
+@receiver(setting_changed)
+def _reload_motia_settings(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("MOTIA", "STREAMS", "BASE_DIR", "DEBUG"):
+        motia_settings.reload()

@@ -1,0 +1,215 @@
+"""The stream registry: the ``STREAMS`` setting and ``*_stream.py`` modules, merged at app start.
+
+``registry.load()`` runs in ``AppConfig.ready()``. A definition that is wrong in any way is left out whole and
+its problem kept as a system check error (``registry.errors``), so ``manage.py check`` and ``runserver`` name
+the file or setting and say what to change; the rest of the streams still work.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.core import checks
+from django.utils.module_loading import import_string
+
+from motia_django.conf import motia_settings
+from motia_django.discovery import iter_modules
+from motia_django.exceptions import SchemaDefinitionError, StreamNotFound
+from motia_django.models import MAX_STREAM_NAME_LENGTH
+from motia_django.schema import compile_schema
+from motia_django.storage import Backend, CustomBackend, DatabaseBackend, StateStream
+from motia_django.stream import Stream
+
+__all__ = ["StreamRegistry", "registry", "streams"]
+
+STORAGE_TYPES = ("default", "custom")
+
+
+class DefinitionError(Exception):
+    def __init__(self, id: str, msg: str, hint: str) -> None:
+        super().__init__(msg)
+        self.id, self.msg, self.hint = id, msg, hint
+
+
+def _resolve(value: Any, what: str) -> Any:
+    if isinstance(value, str):
+        try:
+            return import_string(value)
+        except ImportError as exc:
+            raise DefinitionError("motia_django.E006", f"{what} {value!r} cannot be imported: {exc}",
+                                  "Give a dotted path to a callable, or the callable itself.") from None
+    return value
+
+
+def build_stream(config: Any, origin: str, name: str | None = None) -> Stream:
+    """Build one ``Stream`` from a config dict as in Motia (``name``, ``schema``, ``baseConfig``, ``canAccess``)."""
+    if not isinstance(config, dict):
+        raise DefinitionError("motia_django.E002", f"config must be a dict, got {type(config).__name__}",
+                              'Define config = {"name": ..., "schema": ..., "baseConfig": {"storageType": "default"}}.')
+    config_name = config.get("name", name)
+    if name is not None and config_name != name:
+        raise DefinitionError("motia_django.E003", f"name {config_name!r} does not match its key {name!r}",
+                              "Remove 'name' from the entry or make it equal to the key.")
+    if not isinstance(config_name, str) or not config_name.strip():
+        raise DefinitionError("motia_django.E003", "stream has no name",
+                              'Add "name": "<streamName>" (the name clients subscribe to).')
+    if len(config_name) > MAX_STREAM_NAME_LENGTH:
+        raise DefinitionError("motia_django.E003", f"stream name is longer than {MAX_STREAM_NAME_LENGTH} characters",
+                              "Use a shorter name.")
+    try:
+        schema = compile_schema(config.get("schema"))
+    except SchemaDefinitionError as exc:
+        raise DefinitionError("motia_django.E005", f"stream {config_name!r}: schema is {exc}",
+                              "Give a JSON Schema dict (checked against its $schema draft, 2020-12 by default), "
+                              "a pydantic model class, or Model.model_json_schema().") from None
+    base = config.get("baseConfig", {"storageType": "default"})
+    if not isinstance(base, dict):
+        raise DefinitionError("motia_django.E006", f"stream {config_name!r}: baseConfig must be a dict",
+                              'Use {"storageType": "default"} or {"storageType": "custom", "factory": ...}.')
+    storage_type = base.get("storageType", "default")
+    backend: Backend
+    if storage_type == "default":
+        backend = DatabaseBackend()
+    elif storage_type == "custom":
+        factory = _resolve(base.get("factory"), "factory")
+        if not callable(factory):
+            raise DefinitionError("motia_django.E006", f"stream {config_name!r}: custom storage needs a factory",
+                                  'Add "factory": "path.to.make_storage" returning a StateStream subclass instance.')
+        try:
+            storage = factory()
+        except Exception as exc:
+            raise DefinitionError("motia_django.E006", f"stream {config_name!r}: factory raised {exc!r}",
+                                  "Fix the factory so it can be called with no arguments.") from None
+        if not isinstance(storage, StateStream):
+            raise DefinitionError("motia_django.E006",
+                                  f"stream {config_name!r}: factory returned {type(storage).__name__}, "
+                                  "not a motia_django.StateStream",
+                                  "Subclass motia_django.StateStream and implement get, set, delete, get_group.")
+        backend = CustomBackend(storage)
+    else:
+        raise DefinitionError("motia_django.E006", f"stream {config_name!r}: unknown storageType {storage_type!r}",
+                              f"Use one of: {', '.join(STORAGE_TYPES)}.")
+    can_access = _resolve(config.get("canAccess", config.get("can_access")), "canAccess")
+    if can_access is not None and not callable(can_access):
+        raise DefinitionError("motia_django.E007", f"stream {config_name!r}: canAccess is not callable",
+                              "Give canAccess(subscription, auth_context) -> bool (sync or async).")
+    return Stream(config_name, schema, backend, can_access=can_access, origin=origin, config=config)
+
+
+class StreamRegistry:
+    """All registered streams by name, and the problems found while building them."""
+
+    def __init__(self) -> None:
+        self._streams: dict[str, Stream] = {}
+        self.errors: list[checks.CheckMessage] = []
+        self.loaded = False
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """(Re)build from settings and stream modules; replaces the previous registry in one step."""
+        found: dict[str, Stream] = {}
+        errors: list[checks.CheckMessage] = []
+
+        def add(make: Callable[[], Stream], origin: str) -> None:
+            try:
+                stream = make()
+            except DefinitionError as exc:
+                errors.append(checks.Error(f"{origin}: {exc.msg}", hint=exc.hint, id=exc.id))
+                return
+            if stream.name in found:
+                errors.append(checks.Error(
+                    f"{origin}: stream {stream.name!r} is already defined in {found[stream.name].origin}",
+                    hint="Stream names must be unique: rename one, or remove the duplicate definition.",
+                    id="motia_django.E004",
+                ))
+                return
+            found[stream.name] = stream
+
+        setting = motia_settings.STREAMS
+        if not isinstance(setting, dict):
+            errors.append(checks.Error("settings.STREAMS must be a dict of name -> definition",
+                                       hint='STREAMS = {"chatMessage": {"schema": {...}}}', id="motia_django.E008"))
+            setting = {}
+        for name, definition in setting.items():
+            origin = f"settings.STREAMS[{name!r}]"
+            add(lambda n=name, d=definition, o=origin: build_stream(d, o, n), origin)
+
+        for loaded in iter_modules("_stream"):
+            origin = str(loaded.path)
+            if loaded.error is not None:
+                errors.append(checks.Error(
+                    f"{origin}: stream module failed to import: {loaded.error!r}",
+                    hint="Fix the error above; the streams of this file are not registered until then.",
+                    id="motia_django.E001",
+                ))
+                continue
+            if not hasattr(loaded.module, "config"):
+                errors.append(checks.Error(f"{origin}: stream module has no module-level config",
+                                           hint='Define config = {"name": ..., "schema": ...}.',
+                                           id="motia_django.E002"))
+                continue
+            add(lambda m=loaded.module, o=origin: build_stream(m.config, o), origin)
+
+        with self._lock:
+            self._streams, self.errors, self.loaded = found, errors, True
+
+    def _ensure(self) -> dict[str, Stream]:
+        if not self.loaded:
+            self.load()
+        return self._streams
+
+    def get(self, name: str) -> Stream:
+        streams = self._ensure()
+        try:
+            return streams[name]
+        except KeyError:
+            raise StreamNotFound(name, list(streams)) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._ensure())
+
+    def __iter__(self) -> Iterator[Stream]:
+        return iter(list(self._ensure().values()))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._ensure()
+
+    def __len__(self) -> int:
+        return len(self._ensure())
+
+
+registry = StreamRegistry()
+
+
+class Streams:
+    """``streams["chatMessage"]`` or ``streams.chatMessage``: the registered streams (``context.streams`` too)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, name: str) -> Stream:
+        return registry.get(name)
+
+    def __getattr__(self, name: str) -> Stream:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return registry.get(name)
+        except StreamNotFound as exc:
+            raise AttributeError(str(exc)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in registry
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registry.names())
+
+    def __len__(self) -> int:
+        return len(registry)
+
+    def __repr__(self) -> str:
+        return f"<streams: {', '.join(registry.names())}>"
+
+
+streams = Streams()

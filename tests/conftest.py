@@ -1,0 +1,72 @@
+"""Test-suite policy for services: tests marked ``services`` (and the whole PostgreSQL run) skip with a reason
+when PostgreSQL or Redis cannot be reached, and fail instead when ``MOTIA_REQUIRE_SERVICES=1`` (as in CI)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from tests.support import services
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return f"motia_django: database {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('NAME')}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        reason = services.postgres_unavailable()
+        if reason:
+            services.skip_or_fail_all(items, f"PostgreSQL run: {reason}")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis; skips (or fails under MOTIA_REQUIRE_SERVICES=1) when it is not reachable."""
+    url = os.environ.get("MOTIA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    reason = services.redis_unavailable(url)
+    if reason:
+        services.skip_or_fail(reason)
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A PostgreSQL server URL (the admin database); skips/fails like ``redis_url``."""
+    url = os.environ.get("MOTIA_TEST_POSTGRES_URL", "postgres://127.0.0.1:5432/postgres")
+    reason = services.postgres_unavailable(url)
+    if reason:
+        services.skip_or_fail(reason)
+    return url
+
+
+@pytest.fixture(scope="module")
+def live_db_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A fresh migrated database for live servers, of the kind this run uses (SQLite file or PostgreSQL)."""
+    from django.conf import settings
+
+    from tests.support.server import live_database
+
+    pg = None
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        db = settings.DATABASES["default"]
+        pg = f"postgres://{db.get('USER') or ''}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/postgres"
+    with live_database(tmp_path_factory.mktemp("live"), pg) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def daphne_server(live_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The example project (tests.live_settings) served by a real Daphne on a free loopback port."""
+    from tests.support.server import LiveServer, base_env
+
+    server = LiveServer(base_env(live_db_url), log_dir=tmp_path_factory.mktemp("logs"))
+    with server:
+        yield server
