@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -63,9 +64,10 @@ TEMPLATES = [
 ]
 
 
-def database_config(url: str | None) -> dict:
+def database_config(url: str | None) -> dict[str, Any]:
     """A database dict from a URL; SQLite gets WAL and IMMEDIATE transactions (no 'database is locked')."""
-    config = dj_database_url.parse(url or f"sqlite:///{PROJECT_DIR.parent / 'db.sqlite3'}", conn_max_age=600)
+    default = f"sqlite:///{PROJECT_DIR.parent / 'db.sqlite3'}"
+    config: dict[str, Any] = dict(dj_database_url.parse(url or default, conn_max_age=600))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"] = {

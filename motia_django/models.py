@@ -17,6 +17,13 @@ MAX_KEY_LENGTH = 255
 MAX_STREAM_NAME_LENGTH = 128
 
 
+def make_item(item_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An item as clients see it (protocol.md): the stored data with ``id`` merged in, ``id`` first."""
+    item = {"id": item_id, **data}
+    item["id"] = item_id
+    return item
+
+
 class StreamItemQuerySet(models.QuerySet["StreamItem"]):
     def broadcast_changes(self, *, event: str = "update") -> int:
         """Broadcast every item of this queryset as ``event`` after the current transaction commits.
@@ -56,10 +63,6 @@ class StreamItem(models.Model):
     def __str__(self) -> str:
         return f"{self.stream}/{self.group_id}/{self.item_id}"
 
-    def as_item(self) -> dict[str, Any]:
-        """The item as clients see it: the stored data with ``id`` merged in."""
-        return {**(self.data if isinstance(self.data, dict) else {"value": self.data}), "id": self.item_id}
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         """ORM saves (admin, shell, user code) keep the stream's rules: validated data, strictly increasing
         timestamp. The change is broadcast after commit by the ``post_save`` receiver."""
@@ -71,3 +74,69 @@ class StreamItem(models.Model):
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "timestamp", "version", "updated_at"}
             super().save(*args, **kwargs)
+
+    def as_item(self) -> dict[str, Any]:
+        """The item as clients see it: the stored data with ``id`` merged in."""
+        return make_item(self.item_id, self.data if isinstance(self.data, dict) else {})
+
+
+# --- events and state (steps) -------------------------------------------------------------------------------
+
+
+class Event(models.Model):
+    """One delivery of an emitted event to one subscribing event step: the durable unit of work.
+
+    Stored inside the emitting transaction, then claimed by a worker (``status=running`` with a lease), and
+    finished as ``done``, ``failed`` (its input did not match the step's ``input`` schema; never retried) or,
+    after ``EVENT_MAX_ATTEMPTS`` failures, ``dead``. A running event whose lease expired (its worker died) is
+    claimed again, so delivery is at least once.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+        DEAD = "dead", _("dead")
+
+    topic = models.CharField(_("topic"), max_length=255)
+    step = models.CharField(_("step"), max_length=255, help_text=_("The subscribing event step."))
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    trace_id = models.CharField(_("trace id"), max_length=64, db_index=True)
+    emitted_by = models.CharField(_("emitted by"), max_length=255, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    available_at = models.DateTimeField(_("available at"))
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
+    locked_by = models.CharField(_("locked by"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        indexes = [models.Index(fields=["status", "available_at"], name="motia_event_due")]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.topic} -> {self.step} ({self.status})"
+
+
+class StateEntry(models.Model):
+    """One value of the flow state (``context.state``): JSON under (group, key), as Motia's state store."""
+
+    group = models.CharField(_("group"), max_length=MAX_KEY_LENGTH)
+    key = models.CharField(_("key"), max_length=MAX_KEY_LENGTH)
+    value = models.JSONField(_("value"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("state entry")
+        verbose_name_plural = _("state entries")
+        constraints = [models.UniqueConstraint(fields=["group", "key"], name="motia_stateentry_key")]
+        ordering = ["group", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.group}/{self.key}"

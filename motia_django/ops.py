@@ -59,7 +59,9 @@ def apply_ops(data: dict[str, Any] | None, ops: Any) -> dict[str, Any]:
     if isinstance(ops, dict):
         ops = [ops]
     if not isinstance(ops, list) or not ops:
-        raise StreamValidationError("ops must be a non-empty list of operations", [{"path": "ops", "message": "expected a non-empty list"}])
+        raise StreamValidationError(
+            "ops must be a non-empty list of operations", [{"path": "ops", "message": "expected a non-empty list"}]
+        )
     result: dict[str, Any] = copy.deepcopy(data) if data else {}
     for i, op in enumerate(ops):
         if not isinstance(op, dict) or op.get("type") not in OP_TYPES:

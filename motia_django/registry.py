@@ -7,6 +7,7 @@ the file or setting and say what to change; the rest of the streams still work.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -134,7 +135,7 @@ class StreamRegistry:
             setting = {}
         for name, definition in setting.items():
             origin = f"settings.STREAMS[{name!r}]"
-            add(lambda n=name, d=definition, o=origin: build_stream(d, o, n), origin)
+            add(functools.partial(build_stream, definition, origin, name), origin)
 
         for loaded in iter_modules("_stream"):
             origin = str(loaded.path)
@@ -145,12 +146,12 @@ class StreamRegistry:
                     id="motia_django.E001",
                 ))
                 continue
-            if not hasattr(loaded.module, "config"):
+            if loaded.module is None or not hasattr(loaded.module, "config"):
                 errors.append(checks.Error(f"{origin}: stream module has no module-level config",
                                            hint='Define config = {"name": ..., "schema": ...}.',
                                            id="motia_django.E002"))
                 continue
-            add(lambda m=loaded.module, o=origin: build_stream(m.config, o), origin)
+            add(functools.partial(build_stream, loaded.module.config, origin), origin)
 
         with self._lock:
             self._streams, self.errors, self.loaded = found, errors, True

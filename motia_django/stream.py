@@ -17,7 +17,7 @@ from asgiref.sync import sync_to_async
 
 from motia_django.changes import Change, item_change, publish
 from motia_django.exceptions import StreamValidationError
-from motia_django.models import MAX_KEY_LENGTH
+from motia_django.models import MAX_KEY_LENGTH, make_item
 from motia_django.ops import apply_ops
 from motia_django.schema import Schema
 from motia_django.storage import Backend, StoredItem, encode, now_ms
@@ -120,11 +120,7 @@ class Stream:
     def reference(self, group_id: str, id: str) -> dict[str, Any]:
         return {"type": "state-stream", "streamName": self.name, "groupId": group_id, "id": id}
 
-    @staticmethod
-    def item(id: str, data: dict[str, Any]) -> dict[str, Any]:
-        item = {"id": id, **data}
-        item["id"] = id
-        return item
+    item = staticmethod(make_item)
 
     def _publish(self, kind: str, group_id: str, id: str, stored: StoredItem) -> None:
         publish(item_change(kind, self.name, group_id, id, self.item(id, stored.data), stored.timestamp),
@@ -167,13 +163,13 @@ class Stream:
         self._keys(group_id, item=False)
         return [self.item(id, stored.data) for id, stored in self.backend.get_group(self.name, group_id)]
 
-    getGroup = get_group  # noqa: N815 - Motia's name
+    getGroup = get_group
 
     @dual
     def list_groups(self) -> list[str]:
         return self.backend.list_groups(self.name)
 
-    listGroups = list_groups  # noqa: N815 - Motia's name
+    listGroups = list_groups
 
     @dual
     def update(self, group_id: str, id: str, ops: Any) -> dict[str, Any]:
@@ -198,6 +194,7 @@ class Stream:
             raise StreamValidationError("channel must be an object with groupId (and optional id)", stream=self.name)
         group_id = channel.get("groupId", channel.get("group_id"))
         self._keys(group_id, item=False)
+        assert isinstance(group_id, str)
         id = channel.get("id")
         if id is not None:
             validate_key("channel id", id, stream=self.name)
@@ -216,22 +213,22 @@ class Stream:
     # --- explicit async twins -------------------------------------------------------------------------------
 
     async def aget(self, group_id: str, id: str) -> dict[str, Any] | None:
-        return await sync_to_async(self.get.sync)(self, group_id, id)  # type: ignore[attr-defined,no-any-return]
+        return await sync_to_async(self.get.sync)(self, group_id, id)  # type: ignore[attr-defined]
 
     async def aset(self, group_id: str, id: str, data: dict[str, Any]) -> dict[str, Any]:
-        return await sync_to_async(self.set.sync)(self, group_id, id, data)  # type: ignore[attr-defined,no-any-return]
+        return await sync_to_async(self.set.sync)(self, group_id, id, data)  # type: ignore[attr-defined]
 
     async def adelete(self, group_id: str, id: str) -> dict[str, Any] | None:
-        return await sync_to_async(self.delete.sync)(self, group_id, id)  # type: ignore[attr-defined,no-any-return]
+        return await sync_to_async(self.delete.sync)(self, group_id, id)  # type: ignore[attr-defined]
 
     async def aget_group(self, group_id: str) -> list[dict[str, Any]]:
-        return await sync_to_async(self.get_group.sync)(self, group_id)  # type: ignore[attr-defined,no-any-return]
+        return await sync_to_async(self.get_group.sync)(self, group_id)  # type: ignore[attr-defined]
 
     async def alist_groups(self) -> list[str]:
-        return await sync_to_async(self.list_groups.sync)(self)  # type: ignore[attr-defined,no-any-return]
+        return await sync_to_async(self.list_groups.sync)(self)  # type: ignore[attr-defined]
 
     async def aupdate(self, group_id: str, id: str, ops: Any) -> dict[str, Any]:
-        return await sync_to_async(self.update.sync)(self, group_id, id, ops)  # type: ignore[attr-defined,no-any-return]
+        return await sync_to_async(self.update.sync)(self, group_id, id, ops)  # type: ignore[attr-defined]
 
     async def asend(self, channel: dict[str, Any], event: dict[str, Any]) -> None:
         await sync_to_async(self.send.sync)(self, channel, event)  # type: ignore[attr-defined]

@@ -70,3 +70,18 @@ def daphne_server(live_db_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     server = LiveServer(base_env(live_db_url), log_dir=tmp_path_factory.mktemp("logs"))
     with server:
         yield server
+
+
+@pytest.fixture
+def changes() -> Any:
+    """Every ``Change`` sent on ``stream_changed`` (i.e. after commit) during the test, in order."""
+    from motia_django.changes import stream_changed
+
+    seen: list[Any] = []
+
+    def receiver(change: Any, **kwargs: Any) -> None:
+        seen.append(change)
+
+    stream_changed.connect(receiver, weak=False, dispatch_uid="tests-changes")
+    yield seen
+    stream_changed.disconnect(dispatch_uid="tests-changes")
