@@ -10,7 +10,7 @@ broadcaster to ``stream_changed``; anything else (audit logs, tests) may connect
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,6 @@ class Change:
     id: str | None
     event: dict[str, Any]
     timestamp: int
-    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def type(self) -> str:
