@@ -1,0 +1,438 @@
+"""The benchmark suite of issue 5: one command, a table of figures, never a pass/fail exit on time.
+
+    .venv/bin/python bench/run.py                      # embedded default (SQLite + in-memory layer), Daphne
+    .venv/bin/python bench/run.py --quick              # fewer operations, under ~2 minutes
+    .venv/bin/python bench/run.py --setup both --server daphne,uvicorn,granian
+    .venv/bin/python bench/run.py --profile            # + py-spy on the server during the latency scenario
+
+Each (setup, server) pair runs every scenario against motia_django (the example project) and against the floor
+(``bench/floor_app.py``, same server software and channel layer, no DRF/database/validation), in the same run,
+and prints absolute figures, motia/floor ratios and the issue's targets. Servers are subprocesses on free
+loopback ports; the load generator (``bench/loadgen.py``) is another process.
+
+- embedded: one server, a fresh migrated SQLite file, the in-memory channel layer.
+- scaled: a fresh PostgreSQL database (``--postgres-url``, admin URL) + Redis (``--redis-url``); two servers
+  (subscribers connect to one, writers post to the other) and ``manage.py runworker motia-events``.
+
+Raw results go to ``bench/results/<date>-<setup>-<server>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.server import base_env, free_port, live_database, manage, wait_for_port  # noqa: E402
+
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+PY = sys.executable
+EXAMPLE_APP = "example_project.asgi:application"
+FLOOR_APP = "bench.floor_app:application"
+
+
+def _raise_nofile() -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Server:
+    """One ASGI server subprocess (daphne, uvicorn or granian) with a raised open-file limit."""
+
+    def __init__(self, kind: str, app: str, env: dict[str, str], log_dir: Path) -> None:
+        self.kind, self.app, self.env = kind, app, env
+        self.port = free_port()
+        self.log_path = log_dir / f"{kind}-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/"
+
+    def command(self) -> list[str]:
+        port = str(self.port)
+        if self.kind == "uvicorn":
+            return [PY, "-m", "uvicorn", "--host", "127.0.0.1", "--port", port, "--log-level", "warning",
+                    "--no-access-log", "--lifespan", "off", "--ws-ping-interval", "0", self.app]
+        if self.kind == "granian":
+            return [PY, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", port,
+                    "--workers", "1", "--log-level", "warning", self.app]
+        return [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "-v", "0", "--ping-interval", "3600", self.app]
+
+    def start(self) -> Server:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(self.command(), env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                     preexec_fn=_raise_nofile)
+        try:
+            wait_for_port(self.port, timeout=40, proc=self.proc)
+        except Exception as exc:
+            self.stop()
+            raise RuntimeError(f"{self.kind} {self.app} did not start: {exc}\n{self.log()[-3000:]}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT if self.kind == "granian" else signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@dataclass
+class Target:
+    """The servers of one measured system: ``subs`` serves WebSockets, ``writer`` serves the POSTs."""
+
+    name: str
+    subs: Server
+    writer: Server
+    extra: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def server_pids(self) -> list[int]:
+        return [s.proc.pid for s in {id(self.subs): self.subs, id(self.writer): self.writer}.values() if s.proc]
+
+
+@dataclass
+class Plan:
+    """How many operations each scenario does (``--quick`` shrinks them)."""
+
+    latency_ops: int = 500
+    latency_warmup: int = 20
+    throughput_s: float = 10.0
+    posters: int = 16
+    fanouts: tuple[int, ...] = (200, 1000)
+    fanout_ops: int = 50
+    token_runs: int = 5
+    memory_conns: int = 1000
+
+
+QUICK = Plan(latency_ops=150, throughput_s=3.0, fanout_ops=10, token_runs=2, memory_conns=1000)
+
+
+# --- systems under test -------------------------------------------------------------------------------------
+
+def _env(database_url: str, redis_url: str | None, **extra: str) -> dict[str, str]:
+    env = base_env(database_url, DJANGO_SETTINGS_MODULE="example_project.settings", DJANGO_DEBUG="0",
+                   FAKE_LLM_DELAY_MS="0", MOTIA_LOG_LEVEL="WARNING", **extra)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+@contextlib.contextmanager
+def system(name: str, setup: str, server: str, args: argparse.Namespace, tmp: Path) -> Iterator[Target]:
+    """Start motia_django ("motia") or the floor ("floor") in ``setup`` on ``server``; stop it afterwards."""
+    redis_url = args.redis_url if setup == "scaled" else None
+    started: list[Server] = []
+    extra: list[subprocess.Popen[bytes]] = []
+    db_ctx: contextlib.AbstractContextManager[str]
+    if name == "floor":
+        db_ctx = contextlib.nullcontext("sqlite:///:memory:")
+    else:
+        pg = args.postgres_url if setup == "scaled" else None
+        db_ctx = live_database(tmp / f"{name}-{server}", pg) if pg else _sqlite(tmp / f"{name}-{server}")
+    with db_ctx as db_url:
+        env = _env(db_url, redis_url)
+        app = FLOOR_APP if name == "floor" else EXAMPLE_APP
+        try:
+            subs = Server(server, app, env, tmp).start()
+            started.append(subs)
+            writer = subs
+            if setup == "scaled":
+                writer = Server(server, app, env, tmp).start()
+                started.append(writer)
+                if name == "motia":
+                    log = (tmp / f"worker-{server}.log").open("ab")
+                    extra.append(subprocess.Popen([PY, str(ROOT / "manage.py"), "runworker", "motia-events"],
+                                                  env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+            yield Target(name, subs, writer, extra)
+        finally:
+            for proc in extra:
+                proc.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=10)
+                if proc.poll() is None:
+                    proc.kill()
+            for s in started:
+                s.stop()
+
+
+@contextlib.contextmanager
+def _sqlite(path: Path) -> Iterator[str]:
+    path.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{path / 'bench.sqlite3'}"
+    manage(_env(url, None), "migrate", "--noinput", "-v0")
+    yield url
+
+
+# --- scenarios ----------------------------------------------------------------------------------------------
+
+def loadgen(scenario: str, target: Target, *opts: str, timeout: float = 600) -> dict[str, Any]:
+    cmd = [PY, str(BENCH / "loadgen.py"), scenario, "--http", target.writer.url, "--ws", target.subs.ws_url, *opts]
+    try:
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=True)
+    except subprocess.CalledProcessError as exc:
+        return {"error": (exc.stderr or "").strip().splitlines()[-1:] or [str(exc)]}
+    except subprocess.TimeoutExpired:
+        return {"error": [f"timed out after {timeout}s"]}
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (threads included; children not)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _with_cpu(target: Target, ops: int, fn: Any) -> dict[str, Any]:
+    """Run ``fn()`` and add the servers' CPU milliseconds per operation to its result."""
+    before = cpu_seconds(target.server_pids)
+    res = dict(fn())
+    if ops and "error" not in res:
+        res["server_cpu_ms_per_op"] = (cpu_seconds(target.server_pids) - before) * 1000 / ops
+    return res
+
+
+def run_scenarios(target: Target, plan: Plan, only: set[str], profile_to: Path | None) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    if "memory" in only:  # first, so that fan-out's 1,000 sockets do not pre-grow the heap it measures
+        res["memory"] = loadgen("memory", target, "--subscribers", str(plan.memory_conns),
+                                "--pids", ",".join(map(str, target.server_pids)))
+    if "latency" in only:
+        spy = _start_profiler(target, profile_to)
+        res["latency"] = _with_cpu(target, plan.latency_ops + plan.latency_warmup, lambda: loadgen(
+            "latency", target, "--ops", str(plan.latency_ops), "--warmup", str(plan.latency_warmup)))
+        _stop_profiler(spy)
+    if "throughput" in only:
+        before = cpu_seconds(target.server_pids)
+        res["throughput"] = loadgen("throughput", target, "--posters", str(plan.posters),
+                                    "--duration", str(plan.throughput_s))
+        if res["throughput"].get("posts"):
+            res["throughput"]["server_cpu_ms_per_op"] = (
+                (cpu_seconds(target.server_pids) - before) * 1000 / res["throughput"]["posts"])
+    if "fanout" in only:
+        for n in plan.fanouts:
+            res[f"fanout{n}"] = loadgen("fanout", target, "--subscribers", str(n), "--ops", str(plan.fanout_ops),
+                                        "--warmup", "2", "--timeout", "30")
+    if "tokens" in only:
+        res["tokens"] = loadgen("tokens", target, "--ops", str(plan.token_runs), "--words", "200")
+    return res
+
+
+def _start_profiler(target: Target, out: Path | None) -> subprocess.Popen[bytes] | None:
+    if out is None or target.name != "motia":
+        return None
+    pids = target.server_pids
+    procs = []
+    for i, pid in enumerate(pids):
+        path = out.with_name(f"{out.stem}-{i}.txt")
+        procs.append(subprocess.Popen(["py-spy" if _has("py-spy") else str(Path(PY).parent / "py-spy"),
+                                       "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
+                                       "--nonblocking", "-o", str(path)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    time.sleep(1.0)
+    return procs[0] if len(procs) == 1 else _Group(procs)  # type: ignore[return-value]
+
+
+class _Group:
+    def __init__(self, procs: list[subprocess.Popen[bytes]]) -> None:
+        self.procs = procs
+
+    def send_signal(self, sig: int) -> None:
+        for p in self.procs:
+            p.send_signal(sig)
+
+    def wait(self, timeout: float) -> None:
+        for p in self.procs:
+            p.wait(timeout=timeout)
+
+
+def _stop_profiler(spy: Any) -> None:
+    if spy is None:
+        return
+    spy.send_signal(signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        spy.wait(timeout=30)
+
+
+def _has(cmd: str) -> bool:
+    return any((Path(p) / cmd).exists() for p in os.environ.get("PATH", "").split(os.pathsep))
+
+
+# --- the table ----------------------------------------------------------------------------------------------
+
+def _get(d: dict[str, Any], path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
+# (scenario, metric label, path in the result, unit, target kind, target value)
+# target kinds: "ratio<=" (motia/floor), "ratio>=", "abs<=" (absolute), "zero" (must be 0), "" (no target)
+ROWS: list[tuple[str, str, str, str, str, float]] = [
+    ("latency", "ws create p50", "latency.ws.p50", "ms", "ratio<=", 2),
+    ("latency", "ws create p90", "latency.ws.p90", "ms", "", 0),
+    ("latency", "ws create p99", "latency.ws.p99", "ms", "ratio<=", 3),
+    ("latency", "ws create max", "latency.ws.max", "ms", "", 0),
+    ("latency", "http 201 p50", "latency.http.p50", "ms", "", 0),
+    ("latency", "http 201 p99", "latency.http.p99", "ms", "", 0),
+    ("latency", "ws p50 first 10%", "latency.first_tenth_p50", "ms", "", 0),
+    ("latency", "ws p50 last 10%", "latency.last_tenth_p50", "ms", "", 0),
+    ("latency", "server CPU per POST", "latency.server_cpu_ms_per_op", "ms", "", 0),
+    ("latency", "missing+dup", "latency.errors", "", "zero", 0),
+    ("throughput", "posts/s (16 posters)", "throughput.posts_per_s", "/s", "ratio>=", 0.5),
+    ("throughput", "creates received", "throughput.creates", "", "", 0),
+    ("throughput", "server CPU per POST", "throughput.server_cpu_ms_per_op", "ms", "", 0),
+    ("throughput", "missing+dup+bad", "throughput.errors", "", "zero", 0),
+    ("fanout200", "last recv p50", "fanout200.last.p50", "ms", "", 0),
+    ("fanout200", "last recv p99", "fanout200.last.p99", "ms", "", 0),
+    ("fanout200", "missing+dup", "fanout200.errors", "", "zero", 0),
+    ("fanout1000", "last recv p50", "fanout1000.last.p50", "ms", "", 0),
+    ("fanout1000", "last recv p99", "fanout1000.last.p99", "ms", "ratio<=", 2),
+    ("fanout1000", "missing+dup", "fanout1000.errors", "", "zero", 0),
+    ("tokens", "final text p50", "tokens.final.p50", "ms", "ratio<=", 2),
+    ("tokens", "update frames (median)", "tokens.updates_median", "", "", 0),
+    ("tokens", "missing final", "tokens.missing_final", "", "zero", 0),
+    ("memory", "KiB per idle subscribed conn", "memory.per_connection_kib", "KiB", "abs<=", 50),
+]
+
+
+def _derive(res: dict[str, Any]) -> None:
+    """Add the error counts the table shows."""
+    for key, val in res.items():
+        if isinstance(val, dict) and "error" not in val:
+            val["errors"] = sum(int(val.get(k) or 0) for k in ("missing", "duplicates", "bad_status", "unexpected"))
+        if key == "throughput" and isinstance(val, dict) and "posts" in val:
+            val["errors"] = val["missing"] + val["duplicates"] + val["bad_status"] + val["unexpected"]
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 10 else f"{v:,.0f}"
+    return str(v)
+
+
+def table(motia: dict[str, Any], floor: dict[str, Any], title: str) -> str:
+    head = ("scenario", "metric", "motia_django", "floor", "ratio", "target", "met?")
+    rows: list[tuple[str, ...]] = []
+    for scenario, label, path, unit, kind, goal in ROWS:
+        if scenario not in motia and scenario not in floor:
+            continue
+        m, f = _get(motia, path), _get(floor, path)
+        for side, res in (("motia", motia), ("floor", floor)):
+            if isinstance(res.get(scenario), dict) and "error" in res[scenario] and label == ROWS[0][1]:
+                rows.append((scenario, f"ERROR ({side})", str(res[scenario]["error"])[:60], "", "", "", ""))
+        ratio = m / f if isinstance(m, int | float) and isinstance(f, int | float) and f else None
+        target, met = "", ""
+        if kind == "ratio<=":
+            target, met = f"<= {goal:g}x", _yes(ratio is not None and ratio <= goal)
+        elif kind == "ratio>=":
+            target, met = f">= {goal:g}x", _yes(ratio is not None and ratio >= goal)
+        elif kind == "abs<=":
+            target, met = f"<= {goal:g} {unit}", _yes(m is not None and m <= goal)
+        elif kind == "zero":
+            target, met = "0", _yes(m == 0)
+        rows.append((scenario, label + (f" ({unit})" if unit and unit != "/s" else ""), _fmt(m), _fmt(f),
+                     "-" if ratio is None else f"{ratio:.2f}x", target, met))
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |"
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
+    return "\n".join([f"### {title}", "", line, sep, *body, ""])
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+# --- main ---------------------------------------------------------------------------------------------------
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer operations (about 2 minutes)")
+    parser.add_argument("--setup", choices=["embedded", "scaled", "both"], default="embedded")
+    parser.add_argument("--server", default="daphne", help="comma-separated: daphne, uvicorn, granian")
+    parser.add_argument("--scenarios", default="memory,latency,throughput,fanout,tokens")
+    parser.add_argument("--targets", default="motia,floor", help="motia, floor or both (default)")
+    parser.add_argument("--profile", action="store_true", help="py-spy the motia server(s) during latency")
+    parser.add_argument("--postgres-url", default=os.environ.get("MOTIA_TEST_POSTGRES_URL",
+                                                                 "postgres://127.0.0.1:5432/postgres"))
+    parser.add_argument("--redis-url", default=os.environ.get("MOTIA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    args = parser.parse_args()
+    _raise_nofile()
+    plan = QUICK if args.quick else Plan()
+    only = set(args.scenarios.split(","))
+    setups = ["embedded", "scaled"] if args.setup == "both" else [args.setup]
+    servers = [s.strip() for s in args.server.split(",") if s.strip()]
+    targets = [t.strip() for t in args.targets.split(",")]
+    RESULTS.mkdir(exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    machine = (f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python "
+               f"{platform.python_version()}, {platform.system()} {platform.release()}")
+    print(f"# motia_django benchmarks {dt.datetime.now():%Y-%m-%d %H:%M} ({'quick' if args.quick else 'full'})")
+    print(f"machine: {machine}\n", flush=True)
+    tables = []
+    for setup in setups:
+        for server in servers:
+            results: dict[str, dict[str, Any]] = {}
+            with tempfile.TemporaryDirectory(prefix="motia-bench-") as tmpdir:
+                tmp = Path(tmpdir)
+                for name in targets:
+                    t0 = time.monotonic()
+                    profile_to = RESULTS / f"{stamp}-profile-{setup}-{server}.txt" if args.profile else None
+                    try:
+                        with system(name, setup, server, args, tmp) as target:
+                            results[name] = run_scenarios(target, plan, only, profile_to)
+                    except Exception as exc:
+                        results[name] = {"error": str(exc)[-2000:]}
+                        print(f"!! {name} on {server} ({setup}) failed: {str(exc)[-1500:]}", flush=True)
+                    _derive(results[name])
+                    print(f"   {setup}/{server}/{name}: {time.monotonic() - t0:.0f}s", flush=True)
+            out = RESULTS / f"{stamp}-{setup}-{server}.json"
+            out.write_text(json.dumps({"machine": machine, "quick": args.quick, "setup": setup, "server": server,
+                                       "plan": plan.__dict__, "results": results}, indent=1))
+            text = table(results.get("motia", {}), results.get("floor", {}), f"{setup} / {server}")
+            tables.append(text)
+            print(text, flush=True)
+    print(f"raw results: {RESULTS}/{stamp}-*.json")
+
+
+if __name__ == "__main__":
+    main()
