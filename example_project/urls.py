@@ -1,6 +1,10 @@
+"""The admin, and the API steps at the root (as Motia serves them) with the OpenAPI document at /openapi.json."""
+
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", include("motia_django.workbench.urls")),  # /endpoints, /streams, /flows, /events
+    path("", include("motia_django.urls")),
 ]

@@ -11,20 +11,34 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from motia_django.changes import Change, stream_changed
-    from motia_django.exceptions import MotiaError, SchemaDefinitionError, StreamNotFound, StreamValidationError
+    from motia_django.context import FlowContext
+    from motia_django.events import EmitError, emit
+    from motia_django.exceptions import (
+        MotiaError,
+        SchemaDefinitionError,
+        StreamNotFound,
+        StreamValidationError,
+    )
     from motia_django.registry import registry, streams
+    from motia_django.state import state
+    from motia_django.steps import step_registry
     from motia_django.storage import StateStream
     from motia_django.stream import Stream
 
 __all__ = [
     "Change",
+    "EmitError",
+    "FlowContext",
     "MotiaError",
     "SchemaDefinitionError",
     "StateStream",
     "Stream",
     "StreamNotFound",
     "StreamValidationError",
+    "emit",
     "registry",
+    "state",
+    "step_registry",
     "stream_changed",
     "streams",
 ]
@@ -40,6 +54,11 @@ _LAZY = {
     "streams": "motia_django.registry",
     "StateStream": "motia_django.storage",
     "Stream": "motia_django.stream",
+    "FlowContext": "motia_django.context",
+    "EmitError": "motia_django.events",
+    "emit": "motia_django.events",
+    "state": "motia_django.state",
+    "step_registry": "motia_django.steps",
 }
 
 

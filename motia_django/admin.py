@@ -89,3 +89,4 @@ class StreamItemAdmin(admin.ModelAdmin):
             return "-"
         text = json.dumps(obj.as_item(), ensure_ascii=False, indent=2)
         return format_html('<pre style="margin:0">{}</pre>', text)
+from motia_django import admin_events  # noqa: E402,F401 - events and flow state (steps)

@@ -21,6 +21,13 @@ class MotiaConfig(AppConfig):
         post_save.connect(_on_save, sender=StreamItem, dispatch_uid="motia_streamitem_saved")
         post_delete.connect(_on_delete, sender=StreamItem, dispatch_uid="motia_streamitem_deleted")
         setting_changed.connect(_on_setting_changed, dispatch_uid="motia_registry_reload")
+        from motia_django import broadcast
+
+        broadcast.connect()  # committed changes -> channel layer -> WebSocket consumers
+        from motia_django import steps, worker
+
+        steps.step_registry.load()  # *_step.py modules (API and event steps)
+        worker.autostart()  # events: in `runworker motia-events`, or in-process with the in-memory layer
         del model_deleted, model_saved
 
 

@@ -36,6 +36,11 @@ DEFAULTS: dict[str, Any] = {
     "EVENT_RETRY_BACKOFF_MAX": 300.0,
     "EVENT_LEASE_SECONDS": 300.0,  # a running event not finished after this is taken up again
     "EVENTS_IN_PROCESS": None,  # None: True when the channel layer is the in-memory one
+    "WORKER_CONCURRENCY": 10,  # events one worker process runs at once
+    "WORKER_POLL_SECONDS": 5.0,  # how often a worker looks for due retries and events no wake-up announced
+    # API steps: Access-Control-Allow-Origin sent on every step response and preflight ("*" as Motia does);
+    # None sends no CORS headers (use django-cors-headers for per-origin rules).
+    "API_CORS_ORIGIN": "*",
     # Workbench pages: None means on when DEBUG.
     "WORKBENCH": None,
 }

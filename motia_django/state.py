@@ -1,0 +1,73 @@
+"""``context.state``: Motia's flow state, JSON values under (group, key), kept in the ``StateEntry`` table.
+
+Steps usually use the trace id as the group (``await context.state.set(context.trace_id, "order", {...})``)
+so that the steps of one flow share data; ``clear(group)`` drops it when the flow is done. Each method is
+plain in sync code and awaitable in async code, like the stream API.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db import transaction
+
+from motia_django.exceptions import StreamValidationError
+from motia_django.models import MAX_KEY_LENGTH, StateEntry
+from motia_django.stream import dual
+
+__all__ = ["State", "state"]
+
+
+def _key(label: str, value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_KEY_LENGTH or "\x00" in value:
+        raise StreamValidationError(f"state {label} must be a non-empty string of at most {MAX_KEY_LENGTH} "
+                                    f"characters, got {value!r}")
+    return value
+
+
+class State:
+    """The state store; ``context.state`` is the shared instance ``motia_django.state.state``."""
+
+    @dual
+    def get(self, group: str, key: str) -> Any:
+        entry = StateEntry.objects.filter(group=_key("group", group), key=_key("key", key)).first()
+        return None if entry is None else entry.value
+
+    @dual
+    def set(self, group: str, key: str, value: Any) -> Any:
+        """Store ``value`` (any JSON) and return it."""
+        _key("group", group), _key("key", key)
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError) as exc:
+            raise StreamValidationError(f"state value is not JSON: {exc}") from None
+        with transaction.atomic():
+            StateEntry.objects.update_or_create(group=group, key=key, defaults={"value": value})
+        return value
+
+    @dual
+    def delete(self, group: str, key: str) -> Any:
+        """Delete the value; returns it, or None if there was none."""
+        with transaction.atomic():
+            entry = StateEntry.objects.select_for_update().filter(
+                group=_key("group", group), key=_key("key", key)).first()
+            if entry is None:
+                return None
+            entry.delete()
+            return entry.value
+
+    @dual
+    def get_group(self, group: str) -> list[Any]:
+        """The group's values, oldest first."""
+        return list(StateEntry.objects.filter(group=_key("group", group))
+                    .order_by("created_at", "id").values_list("value", flat=True))
+
+    getGroup = get_group
+
+    @dual
+    def clear(self, group: str) -> None:
+        StateEntry.objects.filter(group=_key("group", group)).delete()
+
+
+state = State()

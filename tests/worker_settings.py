@@ -1,0 +1,18 @@
+"""Settings of the scaled-out test processes (Daphne and ``runworker`` on Redis and PostgreSQL): the live
+settings plus test event steps, and timings made short through the environment."""
+
+import os
+from pathlib import Path
+
+from tests.live_settings import *  # noqa: F403
+from tests.live_settings import BASE_DIR
+
+MOTIA = {
+    "STEPS_DIRS": [Path(BASE_DIR) / "steps", Path(__file__).resolve().parent / "steps_fixtures" / "worker"],
+    "WORKER_CHANNEL": os.environ.get("MOTIA_TEST_WORKER_CHANNEL", "motia-events"),
+    "EVENT_LEASE_SECONDS": float(os.environ.get("MOTIA_TEST_LEASE_SECONDS", "300")),
+    "WORKER_POLL_SECONDS": float(os.environ.get("MOTIA_TEST_POLL_SECONDS", "5")),
+    "EVENT_MAX_ATTEMPTS": 2,
+    "EVENT_RETRY_BACKOFF": 0.1,
+}
+ASGI_APPLICATION = "tests.worker_asgi.application"
