@@ -1,6 +1,22 @@
-"""Settings of live test servers: the example project plus test-only endpoints (tests/live_urls.py)."""
+"""Settings of live test servers: the example project plus test-only endpoints (tests/live_urls.py) and the
+auth hook and access-checked streams of tests/live_access.py."""
+
+import os
 
 from example_project.settings import *  # noqa: F403
+from example_project.settings import MOTIA, STREAMS
 
 ROOT_URLCONF = "tests.live_urls"
 DEBUG = False
+
+MOTIA = {
+    **MOTIA,
+    "AUTHENTICATE": "tests.live_access.authenticate",
+    "SEND_QUEUE_LIMIT": int(os.environ.get("MOTIA_TEST_SEND_QUEUE_LIMIT", "1000")),
+}
+STREAMS = {
+    **STREAMS,
+    "private": {"schema": {"type": "object"}, "canAccess": "tests.live_access.can_access"},
+    "privateAsync": {"schema": {"type": "object"}, "canAccess": "tests.live_access.acan_access"},
+    "broken": {"schema": {"type": "object"}, "canAccess": "tests.live_access.broken_access"},
+}

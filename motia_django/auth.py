@@ -1,0 +1,144 @@
+"""Who may connect and who may subscribe.
+
+Connection: a token (the ``Authorization`` subprotocol pair or ``?authToken=``) and the Django session user
+(via Channels' ``AuthMiddlewareStack``) are handed to the ``AUTHENTICATE`` hook, which returns an auth context
+(anything; None means anonymous). Raising refuses the upgrade: ``PermissionDenied`` with 403, anything else
+with 401 (Daphne can only answer 403). Without a hook, the auth context is the session user when logged in.
+
+The session is trusted only when the request has no ``Origin`` header (non-browser clients) or the Origin is
+the server's own host or listed in ``CSRF_TRUSTED_ORIGINS``: a page on another site cannot ride a user's cookie
+(cross-site WebSocket hijacking). Tokens work from any origin.
+
+Join: the stream's ``canAccess(subscription, auth_context)`` (sync or async) runs on every join; streams
+without one follow ``DEFAULT_ACCESS`` ("allow", as Motia, or "authenticated").
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlparse
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from motia_django.conf import motia_settings
+
+if TYPE_CHECKING:
+    from motia_django.stream import Stream
+
+__all__ = [
+    "AUTH_SUBPROTOCOL",
+    "AuthenticationFailed",
+    "authenticate",
+    "can_join",
+    "is_authenticated",
+    "offered_token",
+    "session_user",
+    "trusted_origin",
+]
+
+#: The subprotocol Motia's clients offer, followed by the token: ``['Authorization', '<token>']``.
+AUTH_SUBPROTOCOL = "Authorization"
+
+
+class AuthenticationFailed(Exception):
+    """Raise from the ``AUTHENTICATE`` hook to refuse the connection with 401 (``PermissionDenied``: 403)."""
+
+
+def offered_token(scope: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The token and the subprotocol to accept with: ``(token, subprotocol)``, each possibly None.
+
+    When any subprotocol is offered one must be accepted, or clients abort (protocol.md, "Handshake").
+    """
+    offered = [str(p) for p in scope.get("subprotocols") or []]
+    token: str | None = None
+    accept: str | None = offered[0] if offered else None
+    if AUTH_SUBPROTOCOL in offered:
+        accept = AUTH_SUBPROTOCOL
+        index = offered.index(AUTH_SUBPROTOCOL)
+        if index + 1 < len(offered):
+            token = offered[index + 1]
+    if token is None:
+        query = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
+        values = query.get("authToken")
+        if values and values[0]:
+            token = values[0]
+    return token, accept
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers") or []:
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def trusted_origin(scope: dict[str, Any]) -> bool:
+    """True when no browser page of another site opened this socket (see module docstring)."""
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return True
+    if origin in getattr(settings, "CSRF_TRUSTED_ORIGINS", []):
+        return True
+    host = _header(scope, b"host")
+    parsed = urlparse(origin)
+    return bool(host) and parsed.netloc.lower() == (host or "").lower()
+
+
+async def session_user(scope: dict[str, Any]) -> Any:
+    """The logged-in user of the session when the origin is trusted, else ``AnonymousUser``."""
+    from django.contrib.auth.models import AnonymousUser
+
+    user = scope.get("user")
+    if user is None or not trusted_origin(scope):
+        return AnonymousUser()
+
+    def resolve() -> Any:  # the session and user are loaded lazily, from the database
+        return user if user.is_authenticated else AnonymousUser()
+
+    return await database_sync_to_async(resolve)()
+
+
+async def _call(fn: Any, *args: Any) -> Any:
+    """Call a sync or async hook; sync ones run in a thread (they may use the ORM)."""
+    if inspect.iscoroutinefunction(fn):
+        return await fn(*args)
+    result = await database_sync_to_async(fn)(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def authenticate(scope: dict[str, Any], token: str | None) -> Any:
+    """The connection's auth context (None: anonymous); raises to refuse the connection.
+
+    ``scope["user"]`` is already the trusted session user (``session_user``) when the consumer calls this.
+    """
+    hook = motia_settings.AUTHENTICATE
+    if hook is None:
+        user = scope.get("user")
+        return user if user is not None and user.is_authenticated else None
+    if not callable(hook):
+        raise ImproperlyConfigured("MOTIA['AUTHENTICATE'] must be a callable or a dotted path to one")
+    return await _call(hook, token, scope)
+
+
+def is_authenticated(auth_context: Any) -> bool:
+    if auth_context is None:
+        return False
+    return bool(getattr(auth_context, "is_authenticated", True))
+
+
+async def can_join(stream: Stream, subscription: dict[str, Any], auth_context: Any) -> bool:
+    """Whether ``subscription`` (``streamName``, ``groupId``, optional ``id``) may be made."""
+    if stream.can_access is not None:
+        return bool(await _call(stream.can_access, subscription, auth_context))
+    policy = motia_settings.DEFAULT_ACCESS
+    if policy == "allow":
+        return True
+    if policy == "authenticated":
+        return is_authenticated(auth_context)
+    raise ImproperlyConfigured(f"MOTIA['DEFAULT_ACCESS'] must be 'allow' or 'authenticated', not {policy!r}")
+

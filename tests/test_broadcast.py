@@ -1,0 +1,98 @@
+"""The broadcaster: one group message per change, encoded once, in order, after commit only."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.test import override_settings
+
+from motia_django import broadcast
+from motia_django.changes import Change, stream_changed
+from motia_django.registry import streams
+from tests.realtime import chat, close_thread_connections, reset_layers
+
+
+@pytest.fixture(autouse=True)
+def _fresh_layers():
+    reset_layers()
+    yield
+    reset_layers()
+    close_thread_connections()
+
+
+def test_group_names_are_valid_short_and_distinct():
+    names = {broadcast.group_name(s, g) for s, g in [("a", "b"), ("a\0b", ""), ("ab", ""), ("x" * 128, "é/☃" * 80)]}
+    assert len(names) == 4
+    for name in names:
+        assert re.fullmatch(r"[A-Za-z0-9._-]{1,99}", name), name
+
+
+def test_message_carries_the_frame_encoded_once():
+    change = Change("chatMessage", "room", "m1", {"type": "create", "data": chat("m1")}, 123)
+    message = broadcast.message_for(change)
+    assert message["type"] == "motia.change" and message["text"] is change.text
+    assert json.loads(message["text"]) == {"timestamp": 123, "streamName": "chatMessage", "groupId": "room",
+                                           "id": "m1", "event": {"type": "create", "data": chat("m1")}}
+    assert (message["stream"], message["group"], message["id"]) == ("chatMessage", "room", "m1")
+
+
+async def _listen(group: str) -> tuple[object, str]:
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    return layer, channel
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_changes_signalled_in_a_running_loop_stay_in_order():
+    layer, channel = await _listen(broadcast.group_name("chatMessage", "room"))
+    for i in range(50):  # the loop's own thread: queued, drained by one task, never blocking
+        stream_changed.send(sender=Change, change=Change("chatMessage", "room", None,
+                                                         {"type": "event", "event": {"type": "n", "data": i}}, i + 1))
+    got = [json.loads((await layer.receive(channel))["text"])["event"]["event"]["data"] for _ in range(50)]
+    assert got == list(range(50))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_writes_from_threads_reach_the_group_in_order():
+    layer, channel = await _listen(broadcast.group_name("chatMessage", "room"))
+
+    def writes():
+        streams.chatMessage.set("room", "m", chat("m", "1"))
+        streams.chatMessage.set("room", "m", chat("m", "2"))
+        streams.chatMessage.delete("room", "m")
+
+    await sync_to_async(writes)()
+    frames = [json.loads((await layer.receive(channel))["text"]) for _ in range(3)]
+    assert [f["event"]["type"] for f in frames] == ["create", "update", "delete"]
+    assert frames[0]["timestamp"] < frames[1]["timestamp"] < frames[2]["timestamp"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_layer_does_not_fail_the_committed_write(monkeypatch, caplog):
+    class Broken:
+        async def group_send(self, group, message):
+            raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(broadcast, "_layer", lambda: Broken())
+    item = streams.chatMessage.set("room", "m", chat("m"))
+    assert item["id"] == "m" and streams.chatMessage.get("room", "m") == chat("m")
+    assert "Could not broadcast" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_channel_layer_configured_is_not_an_error():
+    with override_settings(CHANNEL_LAYERS={}):
+        from channels.layers import channel_layers
+
+        channel_layers.backends.clear()
+        assert streams.chatMessage.set("room", "m", chat("m"))["id"] == "m"
+
+
+def test_connected_once():
+    receivers = [r for r in stream_changed.receivers if r[0][0] == broadcast._DISPATCH_UID]
+    assert len(receivers) == 1
