@@ -55,7 +55,8 @@ def ensure_node_packages() -> None:
         return
     lock = js / "package-lock.json"
     stamp = js / "node_modules" / ".motia-install"
-    want = hashlib.sha256((js / "package.json").read_bytes() + (lock.read_bytes() if lock.exists() else b"")).hexdigest()
+    manifest = (js / "package.json").read_bytes() + (lock.read_bytes() if lock.exists() else b"")
+    want = hashlib.sha256(manifest).hexdigest()
     if not stamp.exists() or stamp.read_text() != want:
         run(npm, "ci" if lock.exists() else "install", "--no-audit", "--no-fund", "--loglevel=error", cwd=js)
         stamp.write_text(want)

@@ -4,9 +4,10 @@ The database comes from ``DATABASE_URL`` (SQLite by default; the test command ru
 a PostgreSQL URL). Tests that need a live server start one with ``tests.support.server.LiveServer``.
 """
 
+import os
+
 from example_project.settings import *  # noqa: F403
 from example_project.settings import database_config
-import os
 
 DATABASES = {"default": database_config(os.environ.get("DATABASE_URL"))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
