@@ -90,7 +90,12 @@ if REDIS_URL:
         },
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # The in-memory layer silently drops group messages for a consumer that has ``capacity`` messages queued;
+    # Channels' default of 100 loses broadcasts under load (check motia_django.W020), so allow a deep queue.
+    # Memory stays bounded by the consumer's own outgoing queue (MOTIA["SEND_QUEUE_LIMIT"]).
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 10_000}},
+    }
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

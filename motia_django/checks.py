@@ -43,8 +43,35 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         errors.append(checks.Error(f"settings.MOTIA['AUTHENTICATE'] cannot be imported: {exc}",
                                    hint="Give the dotted path of authenticate(token, scope).",
                                    id="motia_django.E013"))
+    errors.extend(_check_layer_capacity())
     for folder in motia_settings.STEPS_DIRS:
         if not folder.is_dir():
             errors.append(checks.Warning(f"steps folder {folder} does not exist",
                                          hint="Create it or set MOTIA['STEPS_DIRS'].", id="motia_django.W001"))
     return errors
+
+
+#: Layers whose ``group_send`` silently skips a channel that already holds ``capacity`` messages.
+_DROPPING_LAYERS = ("channels.layers.InMemoryChannelLayer", "channels_redis.core.RedisChannelLayer")
+MIN_LAYER_CAPACITY = 1000
+
+
+def _check_layer_capacity() -> list[checks.CheckMessage]:
+    """A broadcast layer with a small capacity loses changes under load without telling anyone."""
+    from django.conf import settings
+
+    alias = motia_settings.CHANNEL_LAYER
+    config = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get(alias)
+    if not config or config.get("BACKEND") not in _DROPPING_LAYERS:
+        return []
+    capacity = (config.get("CONFIG") or {}).get("capacity", 100)
+    if capacity >= MIN_LAYER_CAPACITY:
+        return []
+    return [checks.Warning(
+        f"CHANNEL_LAYERS[{alias!r}] ({config['BACKEND']}) has capacity {capacity}: its group_send silently "
+        "drops messages for a consumer that has that many queued, so subscribers miss changes under load",
+        hint=f'Set "CONFIG": {{"capacity": 10000}} (at least {MIN_LAYER_CAPACITY}), or use '
+             "channels_redis.pubsub.RedisPubSubChannelLayer. Per-socket memory stays bounded by "
+             "MOTIA['SEND_QUEUE_LIMIT'].",
+        id="motia_django.W020",
+    )]

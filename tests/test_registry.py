@@ -102,3 +102,15 @@ def test_settings_checks():
     assert ids == ["motia_django.E010", "motia_django.E011", "motia_django.E012", "motia_django.E013"]
     with override_settings(MOTIA={"STEPS_DIRS": ["/no/such/dir"]}):
         assert [e.id for e in check_settings()] == ["motia_django.W001"]
+
+
+def test_small_channel_layer_capacity_is_a_warning():
+    small = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    with override_settings(CHANNEL_LAYERS=small):
+        warnings = [e for e in check_settings() if e.id == "motia_django.W020"]
+    assert len(warnings) == 1 and "capacity 100" in warnings[0].msg
+    deep = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 10_000}}}
+    pubsub = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
+    for layers in (deep, pubsub):
+        with override_settings(CHANNEL_LAYERS=layers):
+            assert not [e for e in check_settings() if e.id == "motia_django.W020"]
