@@ -5,27 +5,31 @@ The broadcaster listens to ``stream_changed`` (sent after commit, see ``motia_dj
 listen there; each consumer decides which of its sockets' subscriptions match (protocol.md rules 1 and 7).
 The frame is JSON-encoded once per change (``Change.text``) and carried as text, never re-encoded per socket.
 
-Order matters (a ``create`` must never arrive after its ``update``): in a sync thread the send blocks until
-the layer has the message; in a thread running an event loop (where blocking is not allowed) messages go on one
-ordered queue per loop drained by a single task.
+Order matters (a ``create`` must never arrive after its ``update``), and so does the event loop the layer is
+used from: see "delivery" below.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
+import threading
 import weakref
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync
 from channels.layers import get_channel_layer
 
 from motia_django.changes import Change, stream_changed
 from motia_django.conf import motia_settings
 
-__all__ = ["MESSAGE_TYPE", "connect", "disconnect", "group_name", "message_for", "send_change"]
+__all__ = [
+    "MESSAGE_TYPE", "attach_loop", "connect", "disconnect", "group_name", "message_for", "send_change", "submit",
+]
 
 logger = logging.getLogger("motia_django.broadcast")
 
@@ -51,51 +55,123 @@ def _layer() -> Any:
     return get_channel_layer(motia_settings.CHANNEL_LAYER)
 
 
-# One ordered queue (and at most one draining task) per running event loop.
-_pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, deque[tuple[Any, str, dict[str, Any]]]] = (
+# --- delivery: which event loop talks to the channel layer ----------------------------------------------------
+#
+# A channel layer belongs to an event loop: the in-memory layer's queues are asyncio objects of the loop its
+# consumers wait on (touching them from another thread or loop can lose wake-ups), and channels-redis keeps one
+# connection pool per loop. So each change is handed to one long-lived loop, never to a throw-away loop made by
+# ``async_to_sync``:
+#
+# 1. the loop the WebSocket consumers of this process run on (registered by ``attach_loop`` on connect);
+# 2. else the loop that called into this thread (``sync_to_async`` records it), e.g. a web request's;
+# 3. else the loop running in this thread;
+# 4. else (a shell, a management command, a worker thread of its own) a dedicated broadcast thread, and the
+#    caller waits until the layer has the message, so a process that exits right after a write still sends it.
+#
+# In cases 1-3 the caller does not wait: the message goes on that loop's ordered queue (``call_soon_threadsafe``
+# keeps the order of calls), drained by a single task, so a create never arrives after its update.
+
+_server_loop: weakref.ReferenceType[asyncio.AbstractEventLoop] | None = None
+_pending: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, deque[Callable[[], Awaitable[Any]]]] = (
     weakref.WeakKeyDictionary()
 )
 _tasks: set[asyncio.Task[None]] = set()
+_own_loop: asyncio.AbstractEventLoop | None = None
+_own_lock = threading.Lock()
+SEND_TIMEOUT = 10.0
 
 
-async def _drain(loop: asyncio.AbstractEventLoop, queue: deque[tuple[Any, str, dict[str, Any]]]) -> None:
+def attach_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Deliver this process's changes on ``loop`` (where its stream consumers run)."""
+    global _server_loop
+    if _server_loop is None or _server_loop() is not loop:
+        _server_loop = weakref.ref(loop)
+
+
+def _alive(loop: asyncio.AbstractEventLoop | None) -> asyncio.AbstractEventLoop | None:
+    return loop if loop is not None and not loop.is_closed() and loop.is_running() else None
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _delivery_loop() -> asyncio.AbstractEventLoop | None:
+    return (
+        _alive(_server_loop() if _server_loop is not None else None)
+        or _alive(getattr(SyncToAsync.threadlocal, "main_event_loop", None))
+        or _running_loop()
+    )
+
+
+async def _drain(loop: asyncio.AbstractEventLoop, queue: deque[Callable[[], Awaitable[Any]]]) -> None:
     try:
         while queue:
-            layer, group, message = queue.popleft()
+            send = queue.popleft()
             try:
-                await layer.group_send(group, message)
+                await send()
             except Exception:
-                logger.exception("Could not broadcast a change to %s", group)
+                logger.exception("Could not broadcast: the channel layer send failed")
     finally:
         _pending.pop(loop, None)
 
 
+def _enqueue(loop: asyncio.AbstractEventLoop, send: Callable[[], Awaitable[Any]]) -> None:
+    """Runs on ``loop``: queue ``send`` behind earlier ones; start the draining task if none runs."""
+    queue = _pending.get(loop)
+    if queue is not None:
+        queue.append(send)
+        return
+    queue = _pending[loop] = deque([send])
+    task = loop.create_task(_drain(loop, queue))
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+def _broadcast_loop() -> asyncio.AbstractEventLoop:
+    global _own_loop
+    with _own_lock:
+        if _own_loop is None or _own_loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="motia-broadcast", daemon=True).start()
+            _own_loop = loop
+        return _own_loop
+
+
+def submit(send: Callable[[], Awaitable[Any]]) -> None:
+    """Run ``send()`` (a channel-layer call) on this process's delivery loop, in order with earlier calls.
+
+    Errors are logged, never raised: the write that caused the send is already committed.
+    """
+    loop = _delivery_loop()
+    if loop is not None:
+        if loop is _running_loop():
+            _enqueue(loop, send)
+        else:
+            loop.call_soon_threadsafe(_enqueue, loop, send)
+        return
+    future = asyncio.run_coroutine_threadsafe(_call(send), _broadcast_loop())
+    try:
+        future.result(timeout=SEND_TIMEOUT)
+    except Exception:
+        logger.exception("Could not broadcast: the channel layer send failed")
+
+
+async def _call(send: Callable[[], Awaitable[Any]]) -> Any:
+    return await send()
+
+
 def send_change(change: Change) -> None:
-    """Send ``change`` to its group's subscribers, in order with earlier changes from this thread."""
+    """Send ``change`` to its group's subscribers, in order with earlier changes from this process."""
     layer = _layer()
     if layer is None:
         logger.debug("No channel layer %r configured; change not broadcast", motia_settings.CHANNEL_LAYER)
         return
     group, message = group_name(change.stream, change.group_id), message_for(change)
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    if loop is None:
-        try:
-            async_to_sync(layer.group_send)(group, message)
-        except Exception:
-            # The write is committed; a failed broadcast must not make it look failed to the caller.
-            logger.exception("Could not broadcast a change to %s", group)
-        return
-    queue = _pending.get(loop)
-    if queue is not None:
-        queue.append((layer, group, message))
-        return
-    queue = _pending[loop] = deque([(layer, group, message)])
-    task = loop.create_task(_drain(loop, queue))
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
+    submit(functools.partial(layer.group_send, group, message))
 
 
 def _on_stream_changed(sender: object, change: Change, **kwargs: object) -> None:

@@ -29,7 +29,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 
 from motia_django.auth import AuthenticationFailed, authenticate, can_join, offered_token, session_user
-from motia_django.broadcast import group_name
+from motia_django.broadcast import attach_loop, group_name
 from motia_django.conf import motia_settings
 from motia_django.exceptions import StreamNotFound
 from motia_django.models import MAX_KEY_LENGTH
@@ -257,6 +257,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     # --- connection -----------------------------------------------------------------------------------------
 
     async def connect(self) -> None:
+        attach_loop(asyncio.get_running_loop())
         token, subprotocol = offered_token(self.scope)
         self.scope["user"] = await session_user(self.scope)
         try:

@@ -100,13 +100,16 @@ def wake_workers() -> None:
 
         background_worker().notify()
         return
-    from asgiref.sync import async_to_sync
+    import functools
+
     from channels.layers import get_channel_layer
+
+    from motia_django.broadcast import submit
 
     try:
         layer = get_channel_layer(worker_layer_alias())
         if layer is not None:
-            async_to_sync(layer.send)(motia_settings.WORKER_CHANNEL, dict(WAKE_MESSAGE))
+            submit(functools.partial(layer.send, motia_settings.WORKER_CHANNEL, dict(WAKE_MESSAGE)))
     except Exception:  # the event is stored; a worker's poll will find it
         log.warning("could not wake the workers on %r; they will find the event when they poll",
                     motia_settings.WORKER_CHANNEL, exc_info=True)

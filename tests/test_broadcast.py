@@ -96,3 +96,41 @@ def test_no_channel_layer_configured_is_not_an_error():
 def test_connected_once():
     receivers = [r for r in stream_changed.receivers if r[0][0] == broadcast._DISPATCH_UID]
     assert len(receivers) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_writes_from_a_plain_thread_reach_sockets_on_the_server_loop():
+    """The in-process event runner writes from its own thread (no loop of the server's): the in-memory layer must
+    still be used from the consumers' loop only, in order, and the writer must not wait for delivery."""
+    import asyncio
+    import threading
+
+    from django.db import connection
+
+    from tests.realtime import Client
+
+    client = await Client().connect()
+    await client.join("chatMessage", "room")
+    assert (await client.next())["event"] == {"type": "sync", "data": []}
+    layer, loops = get_channel_layer(), []
+    original = layer.group_send
+
+    async def recording_group_send(group, message):
+        loops.append(asyncio.get_running_loop())
+        await original(group, message)
+
+    layer.group_send = recording_group_send
+
+    def writes():
+        for i in range(20):
+            streams.chatMessage.set("room", "m", chat("m", str(i)))
+        connection.close()
+
+    thread = threading.Thread(target=writes)
+    thread.start()
+    await asyncio.get_running_loop().run_in_executor(None, thread.join)
+    frames = [await client.next() for _ in range(20)]
+    assert [f["event"]["type"] for f in frames] == ["create"] + ["update"] * 19
+    assert [f["event"]["data"]["message"] for f in frames] == [str(i) for i in range(20)]
+    assert loops == [asyncio.get_running_loop()] * 20
+    await client.close()
