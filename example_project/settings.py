@@ -122,5 +122,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"motia_django": {"handlers": ["console"], "level": os.environ.get("MOTIA_LOG_LEVEL", "INFO")}},
+    "loggers": {
+        "motia_django": {
+            "handlers": ["console"], "level": os.environ.get("MOTIA_LOG_LEVEL", "INFO"), "propagate": False,
+        },
+    },
 }

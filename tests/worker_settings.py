@@ -15,4 +15,3 @@ MOTIA = {
     "EVENT_MAX_ATTEMPTS": 2,
     "EVENT_RETRY_BACKOFF": 0.1,
 }
-ASGI_APPLICATION = "tests.worker_asgi.application"
