@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from motia_django.auth import AuthenticationFailed
     from motia_django.changes import Change, stream_changed
     from motia_django.context import FlowContext
     from motia_django.events import EmitError, emit
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from motia_django.stream import Stream
 
 __all__ = [
+    "AuthenticationFailed",
     "Change",
     "EmitError",
     "FlowContext",
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "AuthenticationFailed": "motia_django.auth",
     "Change": "motia_django.changes",
     "stream_changed": "motia_django.changes",
     "MotiaError": "motia_django.exceptions",

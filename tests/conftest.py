@@ -3,6 +3,7 @@ when PostgreSQL or Redis cannot be reached, and fail instead when ``MOTIA_REQUIR
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
@@ -85,3 +86,14 @@ def changes() -> Any:
     stream_changed.connect(receiver, weak=False, dispatch_uid="tests-changes")
     yield seen
     stream_changed.disconnect(dispatch_uid="tests-changes")
+
+
+@pytest.fixture(autouse=True)
+def _close_async_thread_connections(request: pytest.FixtureRequest) -> Any:
+    """Async tests' ORM calls run on asgiref's sync thread; close its connections after each of them, so
+    PostgreSQL can drop the test database at the end (and no test sees another's connection state)."""
+    yield
+    if inspect.iscoroutinefunction(getattr(request, "function", None)):
+        from tests.realtime import close_thread_connections
+
+        close_thread_connections()
