@@ -97,3 +97,13 @@ def _close_async_thread_connections(request: pytest.FixtureRequest) -> Any:
         from tests.realtime import close_thread_connections
 
         close_thread_connections()
+
+
+@pytest.fixture
+def fresh_layers() -> Any:
+    """Fresh channel layers around a test (the in-memory layer keeps groups and channels across tests)."""
+    from tests.realtime import reset_layers
+
+    reset_layers()
+    yield
+    reset_layers()

@@ -13,15 +13,9 @@ from django.test import override_settings
 from motia_django import broadcast
 from motia_django.changes import Change, stream_changed
 from motia_django.registry import streams
-from tests.realtime import chat, close_thread_connections, reset_layers
+from tests.realtime import chat
 
-
-@pytest.fixture(autouse=True)
-def _fresh_layers():
-    reset_layers()
-    yield
-    reset_layers()
-    close_thread_connections()
+pytestmark = pytest.mark.usefixtures("fresh_layers")
 
 
 def test_group_names_are_valid_short_and_distinct():

@@ -17,17 +17,9 @@ from motia_django import consumer as consumer_module
 from motia_django.consumer import CLOSE_SLOW_CLIENT, Outbox, StreamConsumer
 from motia_django.models import StreamItem
 from motia_django.registry import streams
-from tests.realtime import Client, chat, close_thread_connections, error_code, reset_layers
+from tests.realtime import Client, chat, error_code
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_layers():
-    reset_layers()
-    yield
-    reset_layers()
-    close_thread_connections()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layers")]
 
 
 async def test_routed_at_root_and_documented_path():
