@@ -3,7 +3,7 @@
     .venv/bin/python bench/run.py                      # embedded default (SQLite + in-memory layer), Daphne
     .venv/bin/python bench/run.py --quick              # fewer operations, under ~2 minutes
     .venv/bin/python bench/run.py --setup both --server daphne,uvicorn,granian
-    .venv/bin/python bench/run.py --profile            # + py-spy on the server during the latency scenario
+    .venv/bin/python bench/run.py --profile            # + py-spy on the server during latency and tokens
 
 Each (setup, server) pair runs every scenario against motia_django (the example project) and against the floor
 (``bench/floor_app.py``, same server software and channel layer, no DRF/database/validation), in the same run,
@@ -46,6 +46,7 @@ RESULTS = BENCH / "results"
 PY = sys.executable
 EXAMPLE_APP = "example_project.asgi:application"
 FLOOR_APP = "bench.floor_app:application"
+SETTINGS = "example_project.settings"  # --settings
 
 
 def _raise_nofile() -> None:
@@ -140,7 +141,7 @@ QUICK = Plan(latency_ops=150, throughput_s=3.0, fanout_ops=10, token_runs=2, mem
 # --- systems under test -------------------------------------------------------------------------------------
 
 def _env(database_url: str, redis_url: str | None, **extra: str) -> dict[str, str]:
-    env = base_env(database_url, DJANGO_SETTINGS_MODULE="example_project.settings", DJANGO_DEBUG="0",
+    env = base_env(database_url, DJANGO_SETTINGS_MODULE=SETTINGS, DJANGO_DEBUG="0",
                    FAKE_LLM_DELAY_MS="0", MOTIA_LOG_LEVEL="WARNING", **extra)
     if redis_url:
         env["REDIS_URL"] = redis_url
@@ -248,7 +249,9 @@ def run_scenarios(target: Target, plan: Plan, only: set[str], profile_to: Path |
             res[f"fanout{n}"] = loadgen("fanout", target, "--subscribers", str(n), "--ops", str(plan.fanout_ops),
                                         "--warmup", "2", "--timeout", "30")
     if "tokens" in only:
+        spy = _start_profiler(target, profile_to.with_name(profile_to.stem + "-tokens.txt") if profile_to else None)
         res["tokens"] = loadgen("tokens", target, "--ops", str(plan.token_runs), "--words", "200")
+        _stop_profiler(spy)
     return res
 
 
@@ -391,11 +394,13 @@ def main() -> None:
     parser.add_argument("--server", default="daphne", help="comma-separated: daphne, uvicorn, granian")
     parser.add_argument("--scenarios", default="memory,latency,throughput,fanout,tokens")
     parser.add_argument("--targets", default="motia,floor", help="motia, floor or both (default)")
-    parser.add_argument("--profile", action="store_true", help="py-spy the motia server(s) during latency")
+    parser.add_argument("--profile", action="store_true", help="py-spy the motia server(s) during latency and tokens")
     parser.add_argument("--postgres-url", default=os.environ.get("MOTIA_TEST_POSTGRES_URL",
                                                                  "postgres://127.0.0.1:5432/postgres"))
     parser.add_argument("--redis-url", default=os.environ.get("MOTIA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
+    parser.add_argument("--settings", default=SETTINGS, help="motia_django's settings module (experiments)")
     args = parser.parse_args()
+    globals()["SETTINGS"] = args.settings
     _raise_nofile()
     plan = QUICK if args.quick else Plan()
     only = set(args.scenarios.split(","))

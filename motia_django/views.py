@@ -5,23 +5,29 @@ step's ``bodySchema`` first (400 with the errors, handler not called); the handl
 "headers"}`` becomes the response. DRF's authentication, permission and throttling settings apply; a step may
 set ``authentication_classes`` / ``permission_classes`` in its config. Each request gets a new trace id
 (``x-trace-id`` response header), which its ``context`` and every event emitted under it carry.
+
+The view is async (Django serves it on the event loop; see docs/performance.md). An ``async def`` handler runs
+on the loop: no thread for the view, no ``async_to_sync`` back to the loop. DRF's authentication, permission
+and throttle checks run on the loop too when the step has no authenticators, only ``AllowAny`` and no throttles
+(nothing there can touch the database); otherwise they run in a thread first. A plain ``def`` handler runs,
+with all of DRF's request cycle, in a thread as before. The response is rendered once, in the same place.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import traceback
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.http.response import HttpResponseBase
+from django.template.response import SimpleTemplateResponse
 from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from motia_django.conf import motia_settings
@@ -48,6 +54,7 @@ class StepView(APIView):
 
     steps: dict[str, Step] = {}
     schema = StepAutoSchema()
+    view_is_async = True  # ``dispatch`` is a coroutine (Django awaits it)
 
     step: Step | None = None
     trace_id: str = ""
@@ -99,12 +106,78 @@ class StepView(APIView):
             response["x-trace-id"] = self.trace_id
         return response
 
+    # --- the request cycle ----------------------------------------------------------------------------------
+
+    async def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
+        step = self.steps.get(request.method)
+        if step is None or not step.is_async:  # sync handlers, OPTIONS, HEAD: DRF's cycle in a thread
+            return await sync_to_async(self.dispatch_sync)(request, *args, **kwargs)
+        self.args, self.kwargs = args, kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        try:
+            if self.policies_are_pure():
+                self.initial(request, *args, **kwargs)
+            else:  # authenticators and permissions may query the database: not on the loop
+                await sync_to_async(self.initial)(request, *args, **kwargs)
+            prepared = self.prepare(request, kwargs)
+            if isinstance(prepared, HttpResponseBase):
+                response = prepared
+            else:
+                req, context = prepared
+                assert step.handler is not None
+                try:
+                    response = self.build_response(step, await step.handler(req, context))
+                except Exception as exc:
+                    response = self.failed(step, context, exc)
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        return self.finish(request, response, *args, **kwargs)
+
+    def dispatch_sync(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """DRF's own cycle (``APIView.dispatch``), then the rendering, in the calling thread."""
+        response = APIView.dispatch(self, request, *args, **kwargs)
+        return self.render(request, response, *args, **kwargs)
+
+    def policies_are_pure(self) -> bool:
+        """True when authentication, permissions and throttles cannot touch the database (safe on the loop)."""
+        return (not self.get_authenticators() and not self.get_throttles()
+                and all(type(p) is AllowAny for p in self.get_permissions()))
+
+    def finish(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        rendered = self.render(request, self.finalize_response(request, response, *args, **kwargs))
+        self.response = rendered  # type: ignore[assignment]  # a plain HttpResponse once rendered
+        return rendered
+
+    def render(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Render here, once (a body that is not JSON is a 500 with the trace id), and hand Django a plain
+        ``HttpResponse``: a response with a pending ``render()`` would cost the async handler a thread hop."""
+        if not isinstance(response, SimpleTemplateResponse):
+            return response
+        try:
+            response.render()
+        except (TypeError, ValueError) as exc:
+            if self.step is None:
+                raise
+            try:
+                raise TypeError(f"API step {self.step.name!r} returned a body that is not JSON: {exc}") from exc
+            except TypeError as error:
+                failed = self.failed(self.step, None, error)
+            response = self.finalize_response(request, failed, *args, **kwargs)
+            response.render()
+        plain = HttpResponse(response.content, status=response.status_code, reason=response.reason_phrase,
+                             headers=response.headers)
+        plain.cookies = response.cookies
+        return plain
+
     # --- the step ------------------------------------------------------------------------------------------
 
-    def handle_step(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+    def prepare(self, request: Request, kwargs: dict[str, Any]) -> HttpResponseBase | tuple[dict[str, Any],
+                                                                                            FlowContext]:
+        """Motia's ``req`` and the ``context`` for the handler, or the 400 answer for a bad body."""
         step = self.step
-        if step is None:  # pragma: no cover - http_method_names only lists the steps' methods
-            return _error(405, "Method not allowed")
+        assert step is not None
         try:
             body: Any = request.data
         except (ParseError, UnsupportedMediaType) as exc:
@@ -125,27 +198,40 @@ class StepView(APIView):
             "method": request.method,
             "user": getattr(request, "user", None),
         }
-        context = FlowContext(self.trace_id, step)
+        return req, FlowContext(self.trace_id, step)
+
+    def handle_step(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        step = self.step
+        if step is None:  # pragma: no cover - http_method_names only lists the steps' methods
+            return _error(405, "Method not allowed")
+        prepared = self.prepare(request, kwargs)
+        if isinstance(prepared, HttpResponseBase):
+            return prepared
+        req, context = prepared
         try:
             handler = step.handler
             assert handler is not None
             result = async_to_sync(handler)(req, context) if step.is_async else handler(req, context)
             return self.build_response(step, result)
-        except (APIException, Http404):
-            raise  # DRF answers these (401, 403, 404, ...)
-        except StreamValidationError as exc:
-            context.logger.warning("stream write rejected", {"errors": exc.errors})
-            return _error(400, str(exc), exc.errors)
         except Exception as exc:
-            log.exception("API step %s failed (trace id %s)", step.name, self.trace_id,
-                          extra={"trace_id": self.trace_id, "step": step.name})
-            extra: dict[str, Any] = {"traceId": self.trace_id}
-            if settings.DEBUG:
-                extra["detail"] = repr(exc)
-                extra["traceback"] = traceback.format_exc()
-            return _error(500, "Internal Server Error", **extra)
+            return self.failed(step, context, exc)
 
     get = post = put = patch = delete = handle_step
+
+    def failed(self, step: Step, context: FlowContext | None, exc: Exception) -> HttpResponseBase:
+        """The answer to a handler's exception (call from its ``except`` block)."""
+        if isinstance(exc, APIException | Http404):
+            raise exc  # DRF answers these (401, 403, 404, ...)
+        if isinstance(exc, StreamValidationError) and context is not None:
+            context.logger.warning("stream write rejected", {"errors": exc.errors})
+            return _error(400, str(exc), exc.errors)
+        log.error("API step %s failed (trace id %s)", step.name, self.trace_id, exc_info=exc,
+                  extra={"trace_id": self.trace_id, "step": step.name})
+        extra: dict[str, Any] = {"traceId": self.trace_id}
+        if settings.DEBUG:
+            extra["detail"] = repr(exc)
+            extra["traceback"] = "".join(traceback.format_exception(exc))
+        return _error(500, "Internal Server Error", **extra)
 
     def build_response(self, step: Step, result: Any) -> HttpResponseBase:
         if not isinstance(result, dict) or not isinstance(result.get("status"), int):
@@ -160,8 +246,7 @@ class StepView(APIView):
             default = "text/plain; charset=utf-8" if isinstance(body, str) else "application/octet-stream"
             response: HttpResponseBase = HttpResponse(body, status=status, content_type=content_type or default)
         else:
-            json.dumps(body, cls=JSONEncoder)  # fail here (a 500 with the trace id), not while rendering
-            response = Response(body, status=status)
+            response = Response(body, status=status)  # rendered once, in ``render`` (not JSON: a 500 there)
         for key, value in headers.items():
             if key.lower() != "content-type" or not isinstance(response, HttpResponse):
                 response[key] = value

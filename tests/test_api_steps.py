@@ -31,6 +31,20 @@ class TestChatContract:
         assert response.status_code == 201, response.content
         return response.json()
 
+    def test_async_step_applies_drf_authentication_and_permissions(self, client, monkeypatch, django_user_model):
+        # An async handler runs on the loop; DRF's checks (which may query the database) run before it.
+        from rest_framework.authentication import SessionAuthentication
+        from rest_framework.permissions import IsAuthenticated
+
+        from motia_django.views import StepView
+
+        monkeypatch.setattr(StepView, "authentication_classes", [SessionAuthentication])
+        monkeypatch.setattr(StepView, "permission_classes", [IsAuthenticated])
+        response = client.post("/chat-messages", {"channel_id": "c", "message": "m"}, format="json")
+        assert response.status_code == 403
+        client.force_authenticate(django_user_model.objects.create_user("ann", password="pw"))
+        self.create(client, channel="c")
+
     def test_create_returns_the_stream_item(self, client):
         item = self.create(client)
         assert item["user_id"] == "example-user-id"
@@ -211,6 +225,13 @@ class TestRequestAndResponse:
 
     def test_a_malformed_return_is_500(self, client):
         assert client.get("/text?kind=bad").status_code == 500
+
+    def test_a_body_that_is_not_json_is_500_with_trace_id(self, client, caplog):
+        with caplog.at_level(logging.ERROR, logger="motia_django.api"):
+            response = client.get("/text?kind=notjson")
+        assert response.status_code == 500
+        assert response.json() == {"error": "Internal Server Error", "traceId": response["x-trace-id"]}
+        assert "not JSON" in caplog.text
 
     def test_step_permission_classes(self, client, django_user_model):
         assert client.get("/private").status_code in (401, 403)
