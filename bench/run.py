@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.server import base_env, free_port, live_database, manage, wait_for_port  # noqa: E402
+from tests.support.server import LiveServer, base_env, live_database, manage  # noqa: E402
 
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
@@ -55,18 +55,20 @@ def _raise_nofile() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-class Server:
-    """One ASGI server subprocess (daphne, uvicorn or granian) with a raised open-file limit."""
+class Server(LiveServer):
+    """One ASGI server subprocess (daphne, uvicorn or granian) with the benchmark's flags and a raised
+    open-file limit (1,000 sockets)."""
+
+    start_timeout = 40.0
 
     def __init__(self, kind: str, app: str, env: dict[str, str], log_dir: Path) -> None:
-        self.kind, self.app, self.env = kind, app, env
-        self.port = free_port()
-        self.log_path = log_dir / f"{kind}-{self.port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(env, log_dir=log_dir, server=kind, app=app)
+        if kind == "granian":
+            self.stop_signal = signal.SIGINT
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def kind(self) -> str:
+        return self.server
 
     @property
     def ws_url(self) -> str:
@@ -82,29 +84,8 @@ class Server:
                     "--workers", "1", "--log-level", "warning", self.app]
         return [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", port, "-v", "0", "--ping-interval", "3600", self.app]
 
-    def start(self) -> Server:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.command(), env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                     preexec_fn=_raise_nofile)
-        try:
-            wait_for_port(self.port, timeout=40, proc=self.proc)
-        except Exception as exc:
-            self.stop()
-            raise RuntimeError(f"{self.kind} {self.app} did not start: {exc}\n{self.log()[-3000:]}") from None
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT if self.kind == "granian" else signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    def popen_kwargs(self) -> dict[str, Any]:
+        return {"preexec_fn": _raise_nofile}
 
 
 @dataclass

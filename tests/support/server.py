@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -56,7 +57,11 @@ def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.
 
 
 class LiveServer:
-    """One ASGI server process. ``server`` is "daphne" or "uvicorn"."""
+    """One ASGI server process. ``server`` is "daphne" or "uvicorn" (``command()`` may be overridden, as the
+    benchmarks do for their flags and granian)."""
+
+    start_timeout = 20.0
+    stop_signal = signal.SIGTERM
 
     def __init__(self, env: dict[str, str], *, log_dir: Path, server: str = "daphne",
                  app: str = "example_project.asgi:application", port: int | None = None) -> None:
@@ -79,19 +84,24 @@ class LiveServer:
                     "--log-level", "warning", self.app]
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app]
 
+    def popen_kwargs(self) -> dict[str, Any]:
+        """Extra ``subprocess.Popen`` arguments (e.g. a ``preexec_fn``)."""
+        return {}
+
     def start(self) -> LiveServer:
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.command(), env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.command(), env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                     **self.popen_kwargs())
         try:
-            wait_for_port(self.port, proc=self.proc)
+            wait_for_port(self.port, timeout=self.start_timeout, proc=self.proc)
         except Exception as exc:
             self.stop()
-            raise RuntimeError(f"{exc}; log:\n{self.log()}") from None
+            raise RuntimeError(f"{self.server} {self.app} did not start: {exc}; log:\n{self.log()[-3000:]}") from None
         return self
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.send_signal(self.stop_signal)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
