@@ -30,12 +30,12 @@ from django.core.exceptions import PermissionDenied
 
 from motia_django.auth import AuthenticationFailed, authenticate, can_join, offered_token, session_user
 from motia_django.broadcast import attach_loop, group_name
+from motia_django.changes import Change
 from motia_django.conf import motia_settings
-from motia_django.exceptions import StreamNotFound
-from motia_django.models import MAX_KEY_LENGTH
+from motia_django.exceptions import StreamNotFound, StreamValidationError
 from motia_django.registry import registry
 from motia_django.storage import now_ms
-from motia_django.stream import Stream
+from motia_django.stream import Stream, validate_key
 
 __all__ = ["CLOSE_SLOW_CLIENT", "FrameError", "Outbox", "StreamConsumer", "Subscription"]
 
@@ -50,17 +50,11 @@ CLOSE_SLOW_CLIENT = 4013
 ABSENT_ITEM_MARGIN_MS = 1000
 
 
-def encode(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
-
-
 def error_frame(stream: str, group_id: str, code: str, message: str) -> str:
     """The protocol's error event (as ``STREAM_ACCESS_DENIED``), without ``id`` so it never moves an item
     subscriber's last timestamp."""
-    return encode({
-        "timestamp": now_ms(), "streamName": stream, "groupId": group_id,
-        "event": {"type": "event", "event": {"type": "error", "data": {"code": code, "message": message}}},
-    })
+    event = {"type": "event", "event": {"type": "error", "data": {"code": code, "message": message}}}
+    return Change(stream, group_id, None, event, now_ms()).text
 
 
 class FrameError(Exception):
@@ -93,11 +87,10 @@ class Subscription:
 
 
 def _key(data: dict[str, Any], name: str, what: str, stream: str | None, group: str | None) -> str:
-    value = data.get(name)
-    if not isinstance(value, str) or not value or len(value) > MAX_KEY_LENGTH or "\x00" in value:
-        raise FrameError("INVALID_MESSAGE", f"{what} must be a non-empty string of at most {MAX_KEY_LENGTH} "
-                         "characters", stream, group)
-    return value
+    try:
+        return validate_key(what, data.get(name))
+    except StreamValidationError as exc:
+        raise FrameError("INVALID_MESSAGE", str(exc), stream, group) from None
 
 
 def parse_subscription(data: Any) -> Subscription:
@@ -120,21 +113,17 @@ def snapshot(stream: Stream, sub: Subscription) -> str:
     whichever is greater: the client drops a group sync older than the last update/delete it saw, so after a
     reconnect a group whose newest item was deleted must still resync.
     """
-    frame: dict[str, Any] = {"timestamp": 0, "streamName": stream.name, "groupId": sub.group_id}
     if sub.item_id is None:
         rows = stream.backend.get_group(stream.name, sub.group_id)
-        frame["timestamp"] = max([now_ms(), *(stored.timestamp for _, stored in rows)])
-        frame["event"] = {"type": "sync", "data": [stream.item(id, stored.data) for id, stored in rows]}
-        return encode(frame)
+        timestamp = max([now_ms(), *(stored.timestamp for _, stored in rows)])
+        items: Any = [stream.item(id, stored.data) for id, stored in rows]
+        return Change(stream.name, sub.group_id, None, {"type": "sync", "data": items}, timestamp).text
     stored = stream.backend.get(stream.name, sub.group_id, sub.item_id)
-    frame["id"] = sub.item_id
     if stored is None:
-        frame["timestamp"] = now_ms() - ABSENT_ITEM_MARGIN_MS
-        frame["event"] = {"type": "sync", "data": None}
+        timestamp, item = now_ms() - ABSENT_ITEM_MARGIN_MS, None
     else:
-        frame["timestamp"] = stored.timestamp or now_ms()
-        frame["event"] = {"type": "sync", "data": stream.item(sub.item_id, stored.data)}
-    return encode(frame)
+        timestamp, item = stored.timestamp or now_ms(), stream.item(sub.item_id, stored.data)
+    return Change(stream.name, sub.group_id, sub.item_id, {"type": "sync", "data": item}, timestamp).text
 
 
 class Outbox:
