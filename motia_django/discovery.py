@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from django.core import checks
+
 from motia_django.conf import motia_settings
 
-__all__ = ["LoadedModule", "iter_modules"]
+__all__ = ["DefinitionError", "LoadedModule", "iter_configs", "iter_modules"]
 
 
 @dataclass(frozen=True)
@@ -71,3 +73,33 @@ def iter_modules(suffix: str) -> Iterator[LoadedModule]:
                 yield LoadedModule(path, load_module(path))
             except Exception as exc:  # reported as a system check error naming the file
                 yield LoadedModule(path, None, exc)
+
+
+class DefinitionError(Exception):
+    """A stream or step definition that cannot be registered; becomes a system check error naming its origin."""
+
+    def __init__(self, id: str, msg: str, hint: str) -> None:
+        super().__init__(msg)
+        self.id, self.msg, self.hint = id, msg, hint
+
+    def check(self, origin: str) -> checks.Error:
+        return checks.Error(f"{origin}: {self.msg}", hint=self.hint, id=self.id)
+
+
+def iter_configs(
+    suffix: str, kind: str, errors: list[checks.CheckMessage], *, import_error: tuple[str, str],
+    no_config: tuple[str, str],
+) -> Iterator[tuple[str, ModuleType]]:
+    """``(origin, module)`` of each ``*{suffix}.py`` module that imported and has a ``config``; the others are
+    reported in ``errors`` (``import_error`` and ``no_config`` are each a check id and its hint)."""
+    for loaded in iter_modules(suffix):
+        origin = str(loaded.path)
+        if loaded.error is not None:
+            id, hint = import_error
+            errors.append(checks.Error(f"{origin}: {kind} module failed to import: {loaded.error!r}", hint=hint,
+                                       id=id))
+        elif loaded.module is None or not hasattr(loaded.module, "config"):
+            id, hint = no_config
+            errors.append(checks.Error(f"{origin}: {kind} module has no module-level config", hint=hint, id=id))
+        else:
+            yield origin, loaded.module

@@ -16,7 +16,7 @@ from django.core import checks
 from django.utils.module_loading import import_string
 
 from motia_django.conf import motia_settings
-from motia_django.discovery import iter_modules
+from motia_django.discovery import DefinitionError, iter_configs
 from motia_django.exceptions import SchemaDefinitionError, StreamNotFound
 from motia_django.models import MAX_STREAM_NAME_LENGTH
 from motia_django.schema import compile_schema
@@ -26,12 +26,6 @@ from motia_django.stream import Stream
 __all__ = ["StreamRegistry", "registry", "streams"]
 
 STORAGE_TYPES = ("default", "custom")
-
-
-class DefinitionError(Exception):
-    def __init__(self, id: str, msg: str, hint: str) -> None:
-        super().__init__(msg)
-        self.id, self.msg, self.hint = id, msg, hint
 
 
 def _resolve(value: Any, what: str) -> Any:
@@ -117,7 +111,7 @@ class StreamRegistry:
             try:
                 stream = make()
             except DefinitionError as exc:
-                errors.append(checks.Error(f"{origin}: {exc.msg}", hint=exc.hint, id=exc.id))
+                errors.append(exc.check(origin))
                 return
             if stream.name in found:
                 errors.append(checks.Error(
@@ -137,21 +131,13 @@ class StreamRegistry:
             origin = f"settings.STREAMS[{name!r}]"
             add(functools.partial(build_stream, definition, origin, name), origin)
 
-        for loaded in iter_modules("_stream"):
-            origin = str(loaded.path)
-            if loaded.error is not None:
-                errors.append(checks.Error(
-                    f"{origin}: stream module failed to import: {loaded.error!r}",
-                    hint="Fix the error above; the streams of this file are not registered until then.",
-                    id="motia_django.E001",
-                ))
-                continue
-            if loaded.module is None or not hasattr(loaded.module, "config"):
-                errors.append(checks.Error(f"{origin}: stream module has no module-level config",
-                                           hint='Define config = {"name": ..., "schema": ...}.',
-                                           id="motia_django.E002"))
-                continue
-            add(functools.partial(build_stream, loaded.module.config, origin), origin)
+        for origin, module in iter_configs(
+            "_stream", "stream", errors,
+            import_error=("motia_django.E001",
+                          "Fix the error above; the streams of this file are not registered until then."),
+            no_config=("motia_django.E002", 'Define config = {"name": ..., "schema": ...}.'),
+        ):
+            add(functools.partial(build_stream, module.config, origin), origin)
 
         with self._lock:
             self._streams, self.errors, self.loaded = found, errors, True

@@ -30,7 +30,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from motia_django.discovery import iter_modules
+from motia_django.discovery import DefinitionError, iter_configs
 from motia_django.exceptions import SchemaDefinitionError
 from motia_django.schema import Schema, compile_schema
 
@@ -40,12 +40,6 @@ STEP_TYPES = ("api", "event", "noop")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _PARAM = re.compile(r"^:([A-Za-z_][A-Za-z0-9_]*)$")
 _LITERAL = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=@-]+$")
-
-
-class StepDefinitionError(Exception):
-    def __init__(self, id: str, msg: str, hint: str) -> None:
-        super().__init__(msg)
-        self.id, self.msg, self.hint = id, msg, hint
 
 
 @dataclass
@@ -92,8 +86,8 @@ def path_shape(path: str) -> str:
     return "/".join(":" if seg.startswith(":") else seg for seg in path.split("/"))
 
 
-def _err(id: str, msg: str, hint: str) -> StepDefinitionError:
-    return StepDefinitionError(id, msg, hint)
+def _err(id: str, msg: str, hint: str) -> DefinitionError:
+    return DefinitionError(id, msg, hint)
 
 
 def _strings(config: dict[str, Any], key: str, name: str, *, topics: bool = False) -> list[str]:
@@ -244,22 +238,15 @@ class StepRegistry:
         by_name: dict[str, Step] = {}
         routes: dict[tuple[str, str], Step] = {}
         errors: list[checks.CheckMessage] = []
-        for loaded in iter_modules("_step"):
-            origin = str(loaded.path)
-            if loaded.error is not None:
-                errors.append(checks.Error(
-                    f"{origin}: step module failed to import: {loaded.error!r}",
-                    hint="Fix the error above; this step is not registered until then.", id="motia_django.E100"))
-                continue
-            if loaded.module is None or not hasattr(loaded.module, "config"):
-                errors.append(checks.Error(f"{origin}: step module has no module-level config",
-                                           hint='Define config = {"type": ..., "name": ...} and a handler.',
-                                           id="motia_django.E101"))
-                continue
+        for origin, module in iter_configs(
+            "_step", "step", errors,
+            import_error=("motia_django.E100", "Fix the error above; this step is not registered until then."),
+            no_config=("motia_django.E101", 'Define config = {"type": ..., "name": ...} and a handler.'),
+        ):
             try:
-                step = build_step(loaded.module.config, getattr(loaded.module, "handler", None), origin)
-            except StepDefinitionError as exc:
-                errors.append(checks.Error(f"{origin}: {exc.msg}", hint=exc.hint, id=exc.id))
+                step = build_step(module.config, getattr(module, "handler", None), origin)
+            except DefinitionError as exc:
+                errors.append(exc.check(origin))
                 continue
             if step.name in by_name:
                 errors.append(checks.Error(
