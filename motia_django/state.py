@@ -13,17 +13,15 @@ from typing import Any
 from django.db import transaction
 
 from motia_django.exceptions import StreamValidationError
-from motia_django.models import MAX_KEY_LENGTH, StateEntry
-from motia_django.stream import dual
+from motia_django.models import StateEntry
+from motia_django.stream import dual, validate_key
 
 __all__ = ["State", "state"]
 
 
 def _key(label: str, value: Any) -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_KEY_LENGTH or "\x00" in value:
-        raise StreamValidationError(f"state {label} must be a non-empty string of at most {MAX_KEY_LENGTH} "
-                                    f"characters, got {value!r}")
-    return value
+    """Groups and keys follow the stream ids' rules (and columns)."""
+    return validate_key(f"state {label}", value)
 
 
 class State:
