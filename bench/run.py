@@ -12,7 +12,7 @@ loopback ports; the load generator (``bench/loadgen.py``) is another process.
 
 - embedded: one server, a fresh migrated SQLite file, the in-memory channel layer.
 - scaled: a fresh PostgreSQL database (``--postgres-url``, admin URL) + Redis (``--redis-url``); two servers
-  (subscribers connect to one, writers post to the other) and ``manage.py runworker motia-events``.
+  (subscribers connect to one, writers post to the other) and ``manage.py motia_worker``.
 
 Raw results go to ``bench/results/<date>-<setup>-<server>.json``.
 """
@@ -153,7 +153,7 @@ def system(name: str, setup: str, server: str, args: argparse.Namespace, tmp: Pa
                 started.append(writer)
                 if name == "motia":
                     log = (tmp / f"worker-{server}.log").open("ab")
-                    extra.append(subprocess.Popen([PY, str(ROOT / "manage.py"), "runworker", "motia-events"],
+                    extra.append(subprocess.Popen([PY, str(ROOT / "manage.py"), "motia_worker"],
                                                   env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
             yield Target(name, subs, writer, extra)
         finally:

@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP to Django, WebSocket to motia_django's stream consumer (at ``/``), and the ``channel``
-type to the event worker (``manage.py runworker motia-events``)."""
+type to the event worker (wake-ups for ``manage.py runworker motia-events``; ``manage.py motia_worker`` needs
+no route)."""
 
 import os
 

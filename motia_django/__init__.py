@@ -10,11 +10,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from motia_django.auth import AuthenticationFailed
     from motia_django.changes import Change, stream_changed
     from motia_django.context import FlowContext
-    from motia_django.events import EmitError, emit
+    from motia_django.events import aemit, emit
     from motia_django.exceptions import (
+        AuthenticationRefused,
+        EmitError,
         MotiaError,
         SchemaDefinitionError,
         StreamNotFound,
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from motia_django.stream import Stream
 
 __all__ = [
-    "AuthenticationFailed",
+    "AuthenticationRefused",
     "Change",
     "EmitError",
     "FlowContext",
@@ -37,6 +38,7 @@ __all__ = [
     "Stream",
     "StreamNotFound",
     "StreamValidationError",
+    "aemit",
     "emit",
     "registry",
     "state",
@@ -46,7 +48,8 @@ __all__ = [
 ]
 
 _LAZY = {
-    "AuthenticationFailed": "motia_django.auth",
+    "AuthenticationRefused": "motia_django.exceptions",
+    "EmitError": "motia_django.exceptions",
     "Change": "motia_django.changes",
     "stream_changed": "motia_django.changes",
     "MotiaError": "motia_django.exceptions",
@@ -58,7 +61,7 @@ _LAZY = {
     "StateStream": "motia_django.storage",
     "Stream": "motia_django.stream",
     "FlowContext": "motia_django.context",
-    "EmitError": "motia_django.events",
+    "aemit": "motia_django.events",
     "emit": "motia_django.events",
     "state": "motia_django.state",
     "step_registry": "motia_django.steps",
@@ -66,6 +69,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "AuthenticationFailed":  # its old name, which DRF uses too (deprecated)
+        from motia_django import auth
+
+        return auth.AuthenticationFailed
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'motia_django' has no attribute {name!r}")

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from motia_django.exceptions import StreamValidationError
 from motia_django.models import StreamItem
+from motia_django.registry import registry
 
 
 class PrettyJSONField(forms.JSONField):
@@ -40,8 +41,6 @@ class StreamItemForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        from motia_django.registry import registry
-
         names = registry.names()
         current = self.instance.stream if self.instance.pk else None
         if current and current not in names:
@@ -54,8 +53,6 @@ class StreamItemForm(forms.ModelForm):
         cleaned = super().clean() or {}
         stream, data = cleaned.get("stream"), cleaned.get("data")
         if stream and "data" in cleaned:
-            from motia_django.registry import registry
-
             try:
                 cleaned["data"] = registry.get(stream).validate(data)
             except StreamValidationError as exc:

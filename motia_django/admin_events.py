@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from motia_django.events import announce
 from motia_django.models import Event, StateEntry
 
 
@@ -32,13 +33,11 @@ class EventAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Run the selected events again"))
     def retry_events(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
-        from motia_django.events import wake_workers
-
         finished = queryset.exclude(status=Event.Status.RUNNING)
         with transaction.atomic():
             count = finished.update(status=Event.Status.PENDING, attempts=0, available_at=timezone.now(),
                                     lease_until=None)
-            transaction.on_commit(wake_workers)
+            announce()  # workers wake after commit
         self.message_user(request, _("%(count)d event(s) queued again.") % {"count": count}, messages.SUCCESS)
 
 

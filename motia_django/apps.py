@@ -1,9 +1,16 @@
+"""Wiring, in one place: ``ready()`` loads the registries and connects every receiver (as Django's contrib apps
+do), so that no lower module imports a higher one to reach it."""
+
 from __future__ import annotations
+
+from typing import Any
 
 from django.apps import AppConfig
 from django.core.signals import setting_changed
-from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext_lazy as _
+
+#: Settings whose change (``override_settings``) reloads motia_django's settings and then its registries.
+RELOAD_ON = ("MOTIA", "STREAMS", "BASE_DIR", "DEBUG")
 
 
 class MotiaConfig(AppConfig):
@@ -12,39 +19,29 @@ class MotiaConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from motia_django import checks  # noqa: F401 - registers the system checks
-        from motia_django.changes import model_deleted, model_saved
-        from motia_django.models import StreamItem
+        from motia_django import broadcast, checks, orm, worker  # noqa: F401 - checks registers the checks
         from motia_django.registry import registry
+        from motia_django.steps import step_registry
 
-        registry.load()
-        post_save.connect(_on_save, sender=StreamItem, dispatch_uid="motia_streamitem_saved")
-        post_delete.connect(_on_delete, sender=StreamItem, dispatch_uid="motia_streamitem_deleted")
-        setting_changed.connect(_on_setting_changed, dispatch_uid="motia_registry_reload")
-        from motia_django import broadcast
-
+        registry.load()  # STREAMS and *_stream.py
+        step_registry.load()  # *_step.py (API and event steps)
+        orm.connect()  # StreamItem.save()/delete(): validated, stamped, published after commit
         broadcast.connect()  # committed changes -> channel layer -> WebSocket consumers
-        from motia_django import steps, worker
-
-        steps.step_registry.load()  # *_step.py modules (API and event steps)
-        worker.autostart()  # events: in `runworker motia-events`, or in-process with the in-memory layer
-        del model_deleted, model_saved
+        worker.connect()  # stored events -> a worker wakes (in-process runner, or over the channel layer)
+        setting_changed.connect(_on_setting_changed, dispatch_uid="motia_settings_changed")
 
 
-def _on_save(sender: object, instance: object, created: bool, using: str, **kwargs: object) -> None:
-    from motia_django.changes import model_saved
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    """Reload in dependency order: the settings, then the streams, then the steps (which may name streams)."""
+    if setting not in RELOAD_ON:
+        return
+    from motia_django.conf import motia_settings
+    from motia_django.registry import registry
+    from motia_django.steps import step_registry
 
-    model_saved(instance, created, using)  # type: ignore[arg-type]
-
-
-def _on_delete(sender: object, instance: object, using: str, **kwargs: object) -> None:
-    from motia_django.changes import model_deleted
-
-    model_deleted(instance, using)  # type: ignore[arg-type]
-
-
-def _on_setting_changed(*, setting: str, **kwargs: object) -> None:
-    if setting in ("STREAMS", "MOTIA", "BASE_DIR"):
-        from motia_django.registry import registry
-
-        registry.load()
+    motia_settings.reload()
+    if setting == "DEBUG":
+        return
+    registry.load()
+    if setting != "STREAMS" and step_registry.loaded:
+        step_registry.load()

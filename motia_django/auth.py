@@ -2,8 +2,9 @@
 
 Connection: a token (the ``Authorization`` subprotocol pair or ``?authToken=``) and the Django session user
 (via Channels' ``AuthMiddlewareStack``) are handed to the ``AUTHENTICATE`` hook, which returns an auth context
-(anything; None means anonymous). Raising refuses the upgrade: ``PermissionDenied`` with 403, anything else
-with 401 (Daphne can only answer 403). Without a hook, the auth context is the session user when logged in.
+(anything; None means anonymous). Raising refuses the upgrade: ``PermissionDenied`` with 403,
+``AuthenticationRefused`` or anything else with 401 (Daphne can only answer 403). Without a hook, the auth
+context is the session user when logged in.
 
 The session is trusted only when the request has no ``Origin`` header (non-browser clients) or the Origin is
 the server's own host or listed in ``CSRF_TRUSTED_ORIGINS``: a page on another site cannot ride a user's cookie
@@ -16,6 +17,7 @@ without one follow ``DEFAULT_ACCESS`` ("allow", as Motia, or "authenticated").
 from __future__ import annotations
 
 import inspect
+import warnings
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
@@ -24,13 +26,14 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from motia_django.conf import motia_settings
+from motia_django.exceptions import AuthenticationRefused
 
 if TYPE_CHECKING:
     from motia_django.stream import Stream
 
 __all__ = [
     "AUTH_SUBPROTOCOL",
-    "AuthenticationFailed",
+    "AuthenticationRefused",
     "authenticate",
     "can_join",
     "is_authenticated",
@@ -43,14 +46,18 @@ __all__ = [
 AUTH_SUBPROTOCOL = "Authorization"
 
 
-class AuthenticationFailed(Exception):
-    """Raise from the ``AUTHENTICATE`` hook to refuse the connection with 401 (``PermissionDenied``: 403)."""
+def __getattr__(name: str) -> Any:
+    if name == "AuthenticationFailed":  # its old name, which DRF uses too
+        warnings.warn("motia_django.auth.AuthenticationFailed is now motia_django.AuthenticationRefused",
+                      DeprecationWarning, stacklevel=2)
+        return AuthenticationRefused
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def offered_token(scope: dict[str, Any]) -> tuple[str | None, str | None]:
     """The token and the subprotocol to accept with: ``(token, subprotocol)``, each possibly None.
 
-    When any subprotocol is offered one must be accepted, or clients abort (protocol.md, "Handshake").
+    When any subprotocol is offered one must be accepted, or clients abort (docs/protocol.md, "Connecting").
     """
     offered = [str(p) for p in scope.get("subprotocols") or []]
     token: str | None = None

@@ -2,7 +2,7 @@
 
 The broadcaster listens to ``stream_changed`` (sent after commit, see ``motia_django.changes``) and sends each
 ``Change`` to one channel-layer group per (stream, group id). Group and item subscribers of that group all
-listen there; each consumer decides which of its sockets' subscriptions match (protocol.md rules 1 and 7).
+listen there; each consumer decides which of its sockets' subscriptions match (docs/protocol.md, "Delivery").
 The frame is JSON-encoded once per change (``Change.text``) and carried as text, never re-encoded per socket.
 
 Order matters (a ``create`` must never arrive after its ``update``), and so does the event loop the layer is

@@ -1,21 +1,36 @@
-"""System checks: configuration problems found while building the registries, shown by ``manage.py check``."""
+"""Every system check of motia_django, registered here (``AppConfig.ready()`` imports this module).
+
+The registries keep the problems found while building streams and steps (``registry.errors``,
+``step_registry.errors``); the settings are checked here directly. ``manage.py check`` and the server's
+start-up show them all, each with an id, the file or setting, and a hint.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core import checks
 
 from motia_django.conf import DEFAULTS, motia_settings
+from motia_django.registry import registry
+from motia_django.steps import step_registry
+
+__all__ = ["check_settings", "check_steps", "check_streams"]
 
 
 @checks.register("motia_django")
 def check_streams(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    from motia_django.registry import registry
-
     if not registry.loaded:
         registry.load()
     return list(registry.errors)
+
+
+@checks.register("motia_django")
+def check_steps(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if not step_registry.loaded:
+        step_registry.load()
+    return list(step_registry.errors)
 
 
 @checks.register("motia_django")
@@ -58,8 +73,6 @@ MIN_LAYER_CAPACITY = 1000
 
 def _check_layer_capacity() -> list[checks.CheckMessage]:
     """A broadcast layer with a small capacity loses changes under load without telling anyone."""
-    from django.conf import settings
-
     alias = motia_settings.CHANNEL_LAYER
     config = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get(alias)
     if not config or config.get("BACKEND") not in _DROPPING_LAYERS:

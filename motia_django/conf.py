@@ -1,8 +1,9 @@
 """One settings object for motia_django, read lazily so the package can be imported before Django is set up.
 
 Everything lives in the ``MOTIA`` dict of the project's settings, except ``STREAMS`` (name -> definition),
-which is a top-level setting because it is what users write most. ``motia_settings`` is reset on Django's
-``setting_changed`` signal, so ``override_settings`` works in tests (as DRF's ``api_settings`` does).
+which is a top-level setting because it is what users write most. ``motia_settings.reload()`` runs on Django's
+``setting_changed`` signal (the one receiver in ``apps.py``), so ``override_settings`` works in tests, as
+DRF's ``api_settings`` does.
 """
 
 from __future__ import annotations
@@ -11,16 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.utils.module_loading import import_string
+
+__all__ = ["DEFAULTS", "MotiaSettings", "motia_settings"]
 
 DEFAULTS: dict[str, Any] = {
     # Folders searched for ``*_stream.py`` and ``*_step.py`` modules. None means ``[BASE_DIR / "steps"]``.
     "STEPS_DIRS": None,
     # Channel layer alias used to broadcast stream changes to WebSocket consumers.
     "CHANNEL_LAYER": "default",
-    # WebSocket limits (see protocol.md).
+    # WebSocket limits (docs/protocol.md, "Limits").
     "MAX_FRAME_BYTES": 64 * 1024,
     "MAX_SUBSCRIPTIONS": 256,
     "SEND_QUEUE_LIMIT": 1000,
@@ -95,8 +96,3 @@ class MotiaSettings:
 
 motia_settings = MotiaSettings()
 
-
-@receiver(setting_changed)
-def _reload_motia_settings(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("MOTIA", "STREAMS", "BASE_DIR", "DEBUG"):
-        motia_settings.reload()

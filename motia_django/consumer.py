@@ -1,228 +1,39 @@
-"""The WebSocket consumer that speaks Motia's stream protocol (/work/shared/protocol.md).
+"""The WebSocket consumer that speaks Motia's stream protocol (docs/protocol.md) on one socket.
 
 Per socket it keeps a table of subscriptions by ``subscriptionId`` and joins one channel-layer group per
 (stream, group id), however many subscriptions share it. A change message (``motia.change``, from
 ``motia_django.broadcast``) is sent to the socket once if a group subscription on (stream, group) or an item
-subscription on (stream, group, id) matches (rules 1 and 7). Every outgoing frame goes through one bounded
-queue drained by a writer task, so frames keep their order and a stalled client costs at most
-``SEND_QUEUE_LIMIT`` frames before it is disconnected (close code 4013) and resyncs on reconnect.
-
-Client mistakes (non-JSON, unknown type, missing fields, unknown stream, oversized frame) are answered with an
-error event when the frame names a stream and group, and otherwise ignored; they never close the socket
-(rule 8).
+subscription on (stream, group, id) matches. Frames are parsed and built by ``motia_django.protocol``; every
+outgoing frame goes through the socket's bounded ``Outbox`` (``motia_django.outbox``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 
-from motia_django.auth import AuthenticationFailed, authenticate, can_join, offered_token, session_user
+from motia_django.auth import authenticate, can_join, offered_token, session_user
 from motia_django.broadcast import attach_loop, group_name
-from motia_django.changes import Change
 from motia_django.conf import motia_settings
-from motia_django.exceptions import StreamNotFound, StreamValidationError
+from motia_django.exceptions import AuthenticationRefused, FrameError, StreamNotFound
+from motia_django.outbox import Outbox, TransportWatch, unwatch_transport, watch_transport
+from motia_django.protocol import Subscription, error_frame, frame_names, parse_subscription, snapshot
 from motia_django.registry import registry
-from motia_django.storage import now_ms
-from motia_django.stream import Stream, validate_key
 
-__all__ = ["CLOSE_SLOW_CLIENT", "FrameError", "Outbox", "StreamConsumer", "Subscription"]
+__all__ = ["CLOSE_SLOW_CLIENT", "StreamConsumer"]
 
 logger = logging.getLogger("motia_django.consumer")
 
 #: Close code for a client that fell more than ``SEND_QUEUE_LIMIT`` frames behind (like 1013 "try again").
 CLOSE_SLOW_CLIENT = 4013
-
-#: An item sync for a missing item is stamped this much before now, so that a create stamped just before the
-#: snapshot but committed just after it is not dropped by the client (which drops timestamps <= the sync's).
-#: Still greater than anything the client saw before a reconnect, which waits 2 s.
-ABSENT_ITEM_MARGIN_MS = 1000
-
-
-def error_frame(stream: str, group_id: str, code: str, message: str) -> str:
-    """The protocol's error event (as ``STREAM_ACCESS_DENIED``), without ``id`` so it never moves an item
-    subscriber's last timestamp."""
-    event = {"type": "event", "event": {"type": "error", "data": {"code": code, "message": message}}}
-    return Change(stream, group_id, None, event, now_ms()).text
-
-
-class FrameError(Exception):
-    """A client's mistake in a frame; answered with an error event when ``stream`` and ``group_id`` are known."""
-
-    def __init__(self, code: str, message: str, stream: str | None = None, group_id: str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.stream, self.group_id = code, message, stream, group_id
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """One ``join``: a group subscription when ``item_id`` is None, else an item subscription."""
-
-    id: str
-    stream: str
-    group_id: str
-    item_id: str | None = None
-
-    @property
-    def group_key(self) -> tuple[str, str]:
-        return (self.stream, self.group_id)
-
-    def as_dict(self) -> dict[str, Any]:
-        """What ``canAccess(subscription, auth_context)`` receives (Motia's shape plus the stream name)."""
-        data = {"streamName": self.stream, "groupId": self.group_id, "subscriptionId": self.id}
-        if self.item_id is not None:
-            data["id"] = self.item_id
-        return data
-
-
-def _key(data: dict[str, Any], name: str, what: str, stream: str | None, group: str | None) -> str:
-    try:
-        return validate_key(what, data.get(name))
-    except StreamValidationError as exc:
-        raise FrameError("INVALID_MESSAGE", str(exc), stream, group) from None
-
-
-def parse_subscription(data: Any) -> Subscription:
-    """The subscription a ``join``/``leave`` frame's ``data`` describes; raises ``FrameError``."""
-    if not isinstance(data, dict):
-        raise FrameError("INVALID_MESSAGE", "data must be an object")
-    stream = data.get("streamName") if isinstance(data.get("streamName"), str) else None
-    group = data.get("groupId") if isinstance(data.get("groupId"), str) else None
-    stream = _key(data, "streamName", "streamName", stream, group)
-    group = _key(data, "groupId", "groupId", stream, group)
-    item_id = None if data.get("id") is None else _key(data, "id", "id", stream, group)
-    sub_id = _key(data, "subscriptionId", "subscriptionId", stream, group)
-    return Subscription(sub_id, stream, group, item_id)
-
-
-def snapshot(stream: Stream, sub: Subscription) -> str:
-    """The ``sync`` frame for ``sub`` (read after the subscription is registered: rule 6).
-
-    An item sync carries the item's timestamp. A group sync carries the newest item's timestamp or now,
-    whichever is greater: the client drops a group sync older than the last update/delete it saw, so after a
-    reconnect a group whose newest item was deleted must still resync.
-    """
-    if sub.item_id is None:
-        rows = stream.backend.get_group(stream.name, sub.group_id)
-        timestamp = max([now_ms(), *(stored.timestamp for _, stored in rows)])
-        items: Any = [stream.item(id, stored.data) for id, stored in rows]
-        return Change(stream.name, sub.group_id, None, {"type": "sync", "data": items}, timestamp).text
-    stored = stream.backend.get(stream.name, sub.group_id, sub.item_id)
-    if stored is None:
-        timestamp, item = now_ms() - ABSENT_ITEM_MARGIN_MS, None
-    else:
-        timestamp, item = stored.timestamp or now_ms(), stream.item(sub.item_id, stored.data)
-    return Change(stream.name, sub.group_id, sub.item_id, {"type": "sync", "data": item}, timestamp).text
-
-
-class Outbox:
-    """A bounded queue of outgoing frames drained, in order, by one writer task.
-
-    ``writable`` is cleared while the transport asks us to pause (Daphne's Twisted transport, see
-    ``_watch_transport``), so a stalled client fills this queue instead of the server's memory.
-    """
-
-    def __init__(self, send: Callable[[str], Awaitable[None]], limit: int) -> None:
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=max(1, limit))
-        self.writable = asyncio.Event()
-        self.writable.set()
-        self._send = send
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._run())
-
-    def put(self, text: str) -> bool:
-        """Queue a frame; False when the queue is full (the client is too slow)."""
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
-            return False
-        return True
-
-    async def _run(self) -> None:
-        while True:
-            text = await self.queue.get()
-            await self.writable.wait()
-            try:
-                await self._send(text)
-            except Exception:
-                logger.debug("Sending to a WebSocket failed; stopping its writer", exc_info=True)
-                return
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
-        while not self.queue.empty():
-            self.queue.get_nowait()
-
-
-class _TransportWatch:
-    """A Twisted push producer: Twisted calls pause/resume as the socket's write buffer fills and drains."""
-
-    def __init__(self, writable: asyncio.Event) -> None:
-        self.writable = writable
-
-    def pauseProducing(self) -> None:  # Twisted IPushProducer
-        self.writable.clear()
-
-    def resumeProducing(self) -> None:
-        self.writable.set()
-
-    def stopProducing(self) -> None:
-        self.writable.set()
-
-
-def _daphne_protocol(send: Any) -> Any:
-    """Daphne's protocol object behind an ASGI ``send`` (``partial(server.handle_reply, protocol)``), or None.
-
-    Daphne never blocks ``send``: frames pile up in Twisted's write buffer. A push producer registered with
-    the socket's consumer (``_twisted_consumer``) is Twisted's public way to hear when that buffer is full.
-    Channels' session middleware wraps ``send`` (``InstanceSessionWrapper.real_send``); it is looked through.
-    """
-    for _ in range(8):
-        wrapped = getattr(getattr(send, "__self__", None), "real_send", None)
-        if wrapped is None:
-            break
-        send = wrapped
-    if not isinstance(send, functools.partial) or len(send.args) != 1:
-        return None
-    owner = getattr(send.func, "__self__", None)
-    if not type(owner).__module__.startswith("daphne."):
-        return None
-    protocol = send.args[0]
-    return protocol if hasattr(protocol, "registerProducer") else None
-
-
-def _twisted_consumer(protocol: Any) -> Any:
-    """Where to register a push producer for Daphne's socket.
-
-    The TCP transport's producer is Twisted web's ``HTTPChannel`` (the upgraded request's); as an
-    ``IConsumer`` it passes the transport's pause/resume on to the producer registered with it.
-    """
-    transport = getattr(protocol, "transport", None)
-    for _ in range(4):
-        if transport is None:
-            return None
-        channel = getattr(transport, "producer", None)
-        if channel is not None and hasattr(channel, "registerProducer") and hasattr(channel, "pauseProducing"):
-            return channel
-        transport = getattr(transport, "transport", None)
-    return None
 
 
 class StreamConsumer(AsyncWebsocketConsumer):
@@ -241,7 +52,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.auth_context: Any = None
         self.outbox: Outbox | None = None
         self.closing = False
-        self._producer: tuple[Any, _TransportWatch] | None = None
+        self._producer: tuple[Any, TransportWatch] | None = None
 
     # --- connection -----------------------------------------------------------------------------------------
 
@@ -254,7 +65,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except PermissionDenied:
             await self.refuse(403)
             return
-        except AuthenticationFailed as exc:
+        except AuthenticationRefused as exc:
             logger.info("WebSocket connection refused by the authenticate hook: %r", exc)
             await self.refuse(401)
             return
@@ -264,7 +75,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         self.outbox = Outbox(self._write, motia_settings.SEND_QUEUE_LIMIT)
         await self.accept(subprotocol)
-        self._watch_transport()
+        self._producer = watch_transport(self.base_send, self.outbox)
         self.outbox.start()
 
     async def refuse(self, status: int) -> None:
@@ -277,27 +88,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         else:
             await self.close()
 
-    def _watch_transport(self) -> None:
-        consumer = _twisted_consumer(_daphne_protocol(self.base_send))
-        if consumer is None or self.outbox is None:
-            return
-        watch = _TransportWatch(self.outbox.writable)
-        try:
-            consumer.registerProducer(watch, True)
-        except Exception:  # another producer is registered: sends then never pause
-            logger.debug("Could not watch the transport's write buffer", exc_info=True)
-            return
-        self._producer = (consumer, watch)
-
     async def disconnect(self, code: int) -> None:
         self.closing = True
         if self.outbox is not None:
             await self.outbox.stop()
-        if self._producer is not None:
-            consumer, _watch = self._producer
-            with contextlib.suppress(Exception):
-                consumer.unregisterProducer()
-            self._producer = None
+        unwatch_transport(self._producer)
+        self._producer = None
         await self._leave_all()
 
     async def _write(self, text: str) -> None:
@@ -335,7 +131,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             handler = self.frame_handlers.get(frame.get("type"))  # type: ignore[arg-type]
             if handler is None:
                 raise FrameError("INVALID_MESSAGE", f"unknown message type {frame.get('type')!r}",
-                                 *_names(data))
+                                 *frame_names(data))
             await getattr(self, handler)(data)
         except FrameError as exc:
             if exc.stream and exc.group_id:  # a frame that names no stream and group is ignored
@@ -373,7 +169,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def on_leave(self, data: Any) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("subscriptionId"), str):
-            raise FrameError("INVALID_MESSAGE", "leave needs data.subscriptionId", *_names(data))
+            raise FrameError("INVALID_MESSAGE", "leave needs data.subscriptionId", *frame_names(data))
         sub = self.subscriptions.get(data["subscriptionId"])
         if sub is not None:
             await self._unregister(sub)
@@ -424,10 +220,3 @@ class StreamConsumer(AsyncWebsocketConsumer):
         item_id = message.get("id")
         if key in self.group_subs or (item_id is not None and (*key, item_id) in self.item_subs):
             await self.enqueue(message["text"])
-
-
-def _names(data: Any) -> tuple[str | None, str | None]:
-    if not isinstance(data, dict):
-        return None, None
-    stream, group = data.get("streamName"), data.get("groupId")
-    return (stream if isinstance(stream, str) else None, group if isinstance(group, str) else None)

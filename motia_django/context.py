@@ -6,22 +6,19 @@ logs of one flow share it. ``emit`` may only send topics listed in the step's ``
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
+from motia_django.bridge import asyncify, dual
+from motia_django.core import new_trace_id
+from motia_django.events import emit as _emit_anywhere
 from motia_django.logger import FlowLogger
 from motia_django.registry import Streams, streams
 from motia_django.state import State, state
-from motia_django.stream import dual
 
 if TYPE_CHECKING:
     from motia_django.steps import Step
 
-__all__ = ["FlowContext", "new_trace_id"]
-
-
-def new_trace_id() -> str:
-    return str(uuid.uuid4())
+__all__ = ["FlowContext"]
 
 
 class FlowContext:
@@ -38,12 +35,12 @@ class FlowContext:
     def traceId(self) -> str:
         return self.trace_id
 
-    @dual
-    def emit(self, event: dict[str, Any]) -> list[int]:
+    def _emit(self, event: dict[str, Any]) -> list[int]:
         """Store ``{"topic", "data"}`` for every subscribing event step (see ``motia_django.events.emit``)."""
-        from motia_django.events import emit
+        return _emit_anywhere(event, trace_id=self.trace_id, step=self.step)
 
-        return emit.sync(event, trace_id=self.trace_id, step=self.step)  # type: ignore[attr-defined]
+    emit = dual(_emit)
+    aemit = asyncify(_emit)
 
     def __repr__(self) -> str:
         return f"<FlowContext {self.step.name if self.step else '-'} trace={self.trace_id}>"

@@ -19,7 +19,7 @@ from django.core import checks
 
 from motia_django.conf import motia_settings
 
-__all__ = ["DefinitionError", "LoadedModule", "iter_configs", "iter_modules"]
+__all__ = ["LoadedModule", "iter_configs", "iter_modules"]
 
 
 @dataclass(frozen=True)
@@ -73,17 +73,6 @@ def iter_modules(suffix: str) -> Iterator[LoadedModule]:
                 yield LoadedModule(path, load_module(path))
             except Exception as exc:  # reported as a system check error naming the file
                 yield LoadedModule(path, None, exc)
-
-
-class DefinitionError(Exception):
-    """A stream or step definition that cannot be registered; becomes a system check error naming its origin."""
-
-    def __init__(self, id: str, msg: str, hint: str) -> None:
-        super().__init__(msg)
-        self.id, self.msg, self.hint = id, msg, hint
-
-    def check(self, origin: str) -> checks.Error:
-        return checks.Error(f"{origin}: {self.msg}", hint=self.hint, id=self.id)
 
 
 def iter_configs(

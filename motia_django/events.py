@@ -1,9 +1,9 @@
-"""``emit()``: store an event for every subscribing event step, then wake a worker after commit.
+"""``emit()``: store an event for every subscribing event step, and announce it after commit.
 
-The event rows are written in the caller's transaction (the rows and the caller's own writes commit or roll
-back together); only after the commit is a worker woken, through the channel layer (``runworker``) or, in the
-embedded default with the in-memory layer, the in-process runner. A lost wake-up costs latency, not the event:
-workers also poll the table (``WORKER_POLL_SECONDS``). See ``motia_django.worker`` for how events run.
+The event rows are written in the caller's transaction (they commit or roll back with the caller's own writes).
+After the commit, ``events_stored`` is sent; how workers are woken is the worker side's business
+(``motia_django.worker`` connects to the signal in ``AppConfig.ready()``). A lost wake-up costs latency, not
+the event: workers also poll the table (``WORKER_POLL_SECONDS``).
 """
 
 from __future__ import annotations
@@ -13,54 +13,38 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from django.db import router, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
-from motia_django.conf import motia_settings
-from motia_django.exceptions import MotiaError
+from motia_django.bridge import asyncify, dual
+from motia_django.core import new_trace_id
+from motia_django.exceptions import EmitError
 from motia_django.models import Event
-from motia_django.stream import dual
+from motia_django.steps import step_registry
 
 if TYPE_CHECKING:
     from motia_django.steps import Step
 
-__all__ = ["EmitError", "emit", "events_in_process", "wake_workers"]
+__all__ = ["aemit", "announce", "emit", "events_stored"]
 
 log = logging.getLogger("motia_django.events")
 
-WAKE_MESSAGE = {"type": "motia.wake"}
+#: Sent after a transaction that stored events (or made some due again) commits.
+events_stored = Signal()
 
 
-class EmitError(MotiaError, ValueError):
-    """The event is malformed, or the emitting step does not list its topic in ``emits``. Nothing was stored."""
+def announce(using: str | None = None) -> None:
+    """Send ``events_stored`` once the current transaction on ``using`` commits (now, if none)."""
+    transaction.on_commit(lambda: events_stored.send(sender=Event), using=using)
 
 
-def worker_layer_alias() -> str:
-    return str(motia_settings.WORKER_LAYER or motia_settings.CHANNEL_LAYER)
-
-
-def events_in_process() -> bool:
-    """Run events in this process? ``EVENTS_IN_PROCESS``, or by default: yes with the in-memory layer."""
-    setting = motia_settings.EVENTS_IN_PROCESS
-    if setting is not None:
-        return bool(setting)
-    from django.conf import settings
-
-    layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
-    backend = (layers.get(worker_layer_alias()) or {}).get("BACKEND", "")
-    return not backend or backend.endswith("InMemoryChannelLayer")
-
-
-@dual
-def emit(event: dict[str, Any], *, trace_id: str | None = None, step: Step | None = None,
-         using: str | None = None) -> list[int]:
+def _emit(event: dict[str, Any], *, trace_id: str | None = None, step: Step | None = None,
+          using: str | None = None) -> list[int]:
     """Emit ``{"topic": ..., "data": ...}`` from plain Django code (steps use ``context.emit``).
 
     Returns the ids of the stored ``Event`` rows (one per subscribing step; none if nobody subscribes).
     Awaitable in async code. ``step`` is the emitting step: its ``emits`` must list the topic.
     """
-    from motia_django.context import new_trace_id
-    from motia_django.steps import step_registry
-
     if not isinstance(event, dict):
         raise EmitError(f"an event is a dict with topic and data, got {type(event).__name__}")
     topic = event.get("topic")
@@ -85,7 +69,7 @@ def emit(event: dict[str, Any], *, trace_id: str | None = None, step: Step | Non
                   available_at=now) for s in subscribers]
     with transaction.atomic(using=using):
         created = Event.objects.using(using).bulk_create(rows)
-        transaction.on_commit(wake_workers, using=using)
+        announce(using)
     ids = [row.pk for row in created if row.pk is not None]
     if len(ids) != len(rows):  # backends that do not return ids from bulk_create
         ids = list(Event.objects.using(using).filter(trace_id=trace_id, topic=topic, created_at__gte=now)
@@ -93,23 +77,5 @@ def emit(event: dict[str, Any], *, trace_id: str | None = None, step: Step | Non
     return ids
 
 
-def wake_workers() -> None:
-    """Tell a worker there is work: the in-process runner, or ``runworker`` through the channel layer."""
-    if events_in_process():
-        from motia_django.worker import background_worker
-
-        background_worker().notify()
-        return
-    import functools
-
-    from channels.layers import get_channel_layer
-
-    from motia_django.broadcast import submit
-
-    try:
-        layer = get_channel_layer(worker_layer_alias())
-        if layer is not None:
-            submit(functools.partial(layer.send, motia_settings.WORKER_CHANNEL, dict(WAKE_MESSAGE)))
-    except Exception:  # the event is stored; a worker's poll will find it
-        log.warning("could not wake the workers on %r; they will find the event when they poll",
-                    motia_settings.WORKER_CHANNEL, exc_info=True)
+emit = dual(_emit)
+aemit = asyncify(_emit)

@@ -1,8 +1,24 @@
-"""Errors a user of motia_django may catch. Each says what was wrong and where."""
+"""Every error motia_django raises on purpose, in one module (as ``channels.exceptions``).
+
+Names are chosen not to shadow Django REST framework's (``AuthenticationFailed``, ``ValidationError``...), so a
+project can import both without aliases. This module imports nothing of motia_django: it is part of the leaf
+layer every other module builds on.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+__all__ = [
+    "AuthenticationRefused",
+    "DefinitionError",
+    "EmitError",
+    "FrameError",
+    "MotiaError",
+    "SchemaDefinitionError",
+    "StreamNotFound",
+    "StreamValidationError",
+]
 
 
 class MotiaError(Exception):
@@ -20,6 +36,13 @@ class StreamValidationError(MotiaError, ValueError):
         self.errors = errors if errors is not None else [{"path": "", "message": message}]
         super().__init__(f"{stream}: {message}" if stream else message)
 
+    def for_stream(self, stream: str) -> StreamValidationError:
+        """Name ``stream`` in the message, unless a stream is named already; returns ``self``."""
+        if not self.stream:
+            self.stream = stream
+            self.args = (f"{stream}: {self.args[0]}",)
+        return self
+
 
 class StreamNotFound(MotiaError, KeyError):
     """No stream of that name is registered."""
@@ -35,3 +58,27 @@ class StreamNotFound(MotiaError, KeyError):
 
 class SchemaDefinitionError(MotiaError, TypeError):
     """A stream's or step's schema is not a valid JSON Schema or pydantic model."""
+
+
+class DefinitionError(MotiaError):
+    """A stream or step definition that cannot be registered; becomes a system check error naming its origin."""
+
+    def __init__(self, id: str, msg: str, hint: str) -> None:
+        super().__init__(msg)
+        self.id, self.msg, self.hint = id, msg, hint
+
+
+class EmitError(MotiaError, ValueError):
+    """The event is malformed, or the emitting step does not list its topic in ``emits``. Nothing was stored."""
+
+
+class AuthenticationRefused(MotiaError):
+    """Raise from the ``AUTHENTICATE`` hook to refuse a WebSocket with 401 (``PermissionDenied``: 403)."""
+
+
+class FrameError(MotiaError):
+    """A client's mistake in a frame; answered with an error event when ``stream`` and ``group_id`` are known."""
+
+    def __init__(self, code: str, message: str, stream: str | None = None, group_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.stream, self.group_id = code, message, stream, group_id

@@ -1,8 +1,10 @@
 """Stream items are rows: one per (stream, group id, item id), holding the item's JSON data.
 
 ``timestamp`` is the item's protocol timestamp (epoch milliseconds) and strictly increases on every write to the
-item, so clients never drop a second write made in the same millisecond (protocol.md rule 2). ``version``
-counts writes; it is 1 right after a create, which is how a single upsert statement tells create from update.
+item, so clients never drop a second write made in the same millisecond (docs/protocol.md, "Timestamps").
+``version`` counts writes; it is 1 right after a create, which is how one upsert statement tells create from
+update. ORM saves are validated and stamped by receivers that ``AppConfig.ready()`` connects
+(``motia_django.orm``), so this module needs nothing above it.
 """
 
 from __future__ import annotations
@@ -12,16 +14,8 @@ from typing import Any
 from django.db import models, router, transaction
 from django.utils.translation import gettext_lazy as _
 
-#: Longest group id or item id accepted (the columns' size).
-MAX_KEY_LENGTH = 255
-MAX_STREAM_NAME_LENGTH = 128
-
-
-def make_item(item_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    """An item as clients see it (protocol.md): the stored data with ``id`` merged in, ``id`` first."""
-    item = {"id": item_id, **data}
-    item["id"] = item_id
-    return item
+from motia_django.changes import item_change, publish
+from motia_django.core import MAX_KEY_LENGTH, MAX_STREAM_NAME_LENGTH, make_item, next_timestamp
 
 
 class StreamItemQuerySet(models.QuerySet["StreamItem"]):
@@ -32,9 +26,17 @@ class StreamItemQuerySet(models.QuerySet["StreamItem"]):
         subscribers; call this on the same queryset afterwards. Each item gets a fresh, strictly greater
         timestamp (saved) so clients accept the message.
         """
-        from motia_django.changes import broadcast_rows
-
-        return broadcast_rows(self, event=event)
+        if event not in ("create", "update"):
+            raise ValueError("event must be 'create' or 'update'")
+        alias = self.db
+        count = 0
+        with transaction.atomic(using=alias):
+            for row in self.select_for_update().order_by("pk"):
+                ts = next_timestamp(row.timestamp)
+                type(row).objects.using(alias).filter(pk=row.pk).update(timestamp=ts)
+                publish(item_change(event, row.stream, row.group_id, row.item_id, row.as_item(), ts), using=alias)
+                count += 1
+        return count
 
 
 class StreamItem(models.Model):
@@ -64,13 +66,11 @@ class StreamItem(models.Model):
         return f"{self.stream}/{self.group_id}/{self.item_id}"
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """ORM saves (admin, shell, user code) keep the stream's rules: validated data, strictly increasing
-        timestamp. The change is broadcast after commit by the ``post_save`` receiver."""
-        from motia_django.changes import prepare_model_save
-
+        """ORM saves (admin, shell, user code) keep the stream's rules: the ``pre_save`` receiver validates the
+        data and stamps the next timestamp under a row lock, inside this transaction; the ``post_save``
+        receiver broadcasts the change after commit (``motia_django.orm``)."""
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         with transaction.atomic(using=using):
-            prepare_model_save(self, using)
             if kwargs.get("update_fields") is not None:
                 kwargs["update_fields"] = {*kwargs["update_fields"], "timestamp", "version", "updated_at"}
             super().save(*args, **kwargs)

@@ -8,17 +8,17 @@ the file or setting and say what to change; the rest of the streams still work.
 from __future__ import annotations
 
 import functools
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from django.core import checks
 from django.utils.module_loading import import_string
 
 from motia_django.conf import motia_settings
-from motia_django.discovery import DefinitionError, iter_configs
-from motia_django.exceptions import SchemaDefinitionError, StreamNotFound
-from motia_django.models import MAX_STREAM_NAME_LENGTH
+from motia_django.core import MAX_STREAM_NAME_LENGTH
+from motia_django.discovery import iter_configs
+from motia_django.exceptions import DefinitionError, SchemaDefinitionError, StreamNotFound
+from motia_django.registries import Registry
 from motia_django.schema import compile_schema
 from motia_django.storage import Backend, CustomBackend, DatabaseBackend, StateStream
 from motia_django.stream import Stream
@@ -93,35 +93,10 @@ def build_stream(config: Any, origin: str, name: str | None = None) -> Stream:
     return Stream(config_name, schema, backend, can_access=can_access, origin=origin, config=config)
 
 
-class StreamRegistry:
+class StreamRegistry(Registry[Stream]):
     """All registered streams by name, and the problems found while building them."""
 
-    def __init__(self) -> None:
-        self._streams: dict[str, Stream] = {}
-        self.errors: list[checks.CheckMessage] = []
-        self.loaded = False
-        self._lock = threading.Lock()
-
-    def load(self) -> None:
-        """(Re)build from settings and stream modules; replaces the previous registry in one step."""
-        found: dict[str, Stream] = {}
-        errors: list[checks.CheckMessage] = []
-
-        def add(make: Callable[[], Stream], origin: str) -> None:
-            try:
-                stream = make()
-            except DefinitionError as exc:
-                errors.append(exc.check(origin))
-                return
-            if stream.name in found:
-                errors.append(checks.Error(
-                    f"{origin}: stream {stream.name!r} is already defined in {found[stream.name].origin}",
-                    hint="Stream names must be unique: rename one, or remove the duplicate definition.",
-                    id="motia_django.E004",
-                ))
-                return
-            found[stream.name] = stream
-
+    def collect(self, found: dict[str, Stream], errors: list[checks.CheckMessage]) -> None:
         setting = motia_settings.STREAMS
         if not isinstance(setting, dict):
             errors.append(checks.Error("settings.STREAMS must be a dict of name -> definition",
@@ -129,42 +104,24 @@ class StreamRegistry:
             setting = {}
         for name, definition in setting.items():
             origin = f"settings.STREAMS[{name!r}]"
-            add(functools.partial(build_stream, definition, origin, name), origin)
-
+            self.add(found, functools.partial(build_stream, definition, origin, name), origin, errors)
         for origin, module in iter_configs(
             "_stream", "stream", errors,
             import_error=("motia_django.E001",
                           "Fix the error above; the streams of this file are not registered until then."),
             no_config=("motia_django.E002", 'Define config = {"name": ..., "schema": ...}.'),
         ):
-            add(functools.partial(build_stream, module.config, origin), origin)
+            self.add(found, functools.partial(build_stream, module.config, origin), origin, errors)
 
-        with self._lock:
-            self._streams, self.errors, self.loaded = found, errors, True
+    def duplicate(self, item: Stream, other: Stream) -> checks.CheckMessage:
+        return checks.Error(
+            f"{item.origin}: stream {item.name!r} is already defined in {other.origin}",
+            hint="Stream names must be unique: rename one, or remove the duplicate definition.",
+            id="motia_django.E004",
+        )
 
-    def _ensure(self) -> dict[str, Stream]:
-        if not self.loaded:
-            self.load()
-        return self._streams
-
-    def get(self, name: str) -> Stream:
-        streams = self._ensure()
-        try:
-            return streams[name]
-        except KeyError:
-            raise StreamNotFound(name, list(streams)) from None
-
-    def names(self) -> list[str]:
-        return sorted(self._ensure())
-
-    def __iter__(self) -> Iterator[Stream]:
-        return iter(list(self._ensure().values()))
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._ensure()
-
-    def __len__(self) -> int:
-        return len(self._ensure())
+    def not_found(self, name: str) -> Exception:
+        return StreamNotFound(name, list(self._items))
 
 
 registry = StreamRegistry()

@@ -12,9 +12,10 @@ from typing import Any
 
 from django.db import transaction
 
+from motia_django.bridge import asyncify, dual
+from motia_django.core import validate_key
 from motia_django.exceptions import StreamValidationError
 from motia_django.models import StateEntry
-from motia_django.stream import dual, validate_key
 
 __all__ = ["State", "state"]
 
@@ -27,13 +28,11 @@ def _key(label: str, value: Any) -> str:
 class State:
     """The state store; ``context.state`` is the shared instance ``motia_django.state.state``."""
 
-    @dual
-    def get(self, group: str, key: str) -> Any:
+    def _get(self, group: str, key: str) -> Any:
         entry = StateEntry.objects.filter(group=_key("group", group), key=_key("key", key)).first()
         return None if entry is None else entry.value
 
-    @dual
-    def set(self, group: str, key: str, value: Any) -> Any:
+    def _set(self, group: str, key: str, value: Any) -> Any:
         """Store ``value`` (any JSON) and return it."""
         _key("group", group), _key("key", key)
         try:
@@ -44,8 +43,7 @@ class State:
             StateEntry.objects.update_or_create(group=group, key=key, defaults={"value": value})
         return value
 
-    @dual
-    def delete(self, group: str, key: str) -> Any:
+    def _delete(self, group: str, key: str) -> Any:
         """Delete the value; returns it, or None if there was none."""
         with transaction.atomic():
             entry = StateEntry.objects.select_for_update().filter(
@@ -55,17 +53,25 @@ class State:
             entry.delete()
             return entry.value
 
-    @dual
-    def get_group(self, group: str) -> list[Any]:
+    def _get_group(self, group: str) -> list[Any]:
         """The group's values, oldest first."""
         return list(StateEntry.objects.filter(group=_key("group", group))
                     .order_by("created_at", "id").values_list("value", flat=True))
 
-    getGroup = get_group
-
-    @dual
-    def clear(self, group: str) -> None:
+    def _clear(self, group: str) -> None:
         StateEntry.objects.filter(group=_key("group", group)).delete()
+
+    get = dual(_get)
+    set = dual(_set)
+    delete = dual(_delete)
+    get_group = getGroup = dual(_get_group)
+    clear = dual(_clear)
+
+    aget = asyncify(_get)
+    aset = asyncify(_set)
+    adelete = asyncify(_delete)
+    aget_group = asyncify(_get_group)
+    aclear = asyncify(_clear)
 
 
 state = State()

@@ -18,20 +18,19 @@ Interface (read by the API views, the worker, the OpenAPI schema and the workben
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core import checks
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from motia_django.discovery import DefinitionError, iter_configs
-from motia_django.exceptions import SchemaDefinitionError
+from motia_django.discovery import iter_configs
+from motia_django.exceptions import DefinitionError, SchemaDefinitionError
+from motia_django.registries import Registry
 from motia_django.schema import Schema, compile_schema
 
 __all__ = ["STEP_TYPES", "Step", "StepRegistry", "build_step", "path_shape", "step_registry"]
@@ -86,24 +85,21 @@ def path_shape(path: str) -> str:
     return "/".join(":" if seg.startswith(":") else seg for seg in path.split("/"))
 
 
-def _err(id: str, msg: str, hint: str) -> DefinitionError:
-    return DefinitionError(id, msg, hint)
-
-
 def _strings(config: dict[str, Any], key: str, name: str, *, topics: bool = False) -> list[str]:
     """A list of strings; for emits, Motia's ``{"topic": ..., "label": ...}`` entries are accepted too."""
     value = config.get(key, [])
     if value is None:
         return []
     if not isinstance(value, list | tuple):
-        raise _err("motia_django.E108", f"step {name!r}: {key} must be a list", f'Write "{key}": ["..."].')
+        raise DefinitionError("motia_django.E108", f"step {name!r}: {key} must be a list", f'Write "{key}": ["..."].')
     out: list[str] = []
     for entry in value:
         if topics and isinstance(entry, dict):
             entry = entry.get("topic")
         if not isinstance(entry, str) or not entry:
-            raise _err("motia_django.E108", f"step {name!r}: {key} has an entry that is not a non-empty string",
-                       f'Entries of "{key}" are strings' + (' or {"topic": "..."}.' if topics else "."))
+            raise DefinitionError(
+                "motia_django.E108", f"step {name!r}: {key} has an entry that is not a non-empty string",
+                f'Entries of "{key}" are strings' + (' or {"topic": "..."}.' if topics else "."))
         out.append(entry)
     return out
 
@@ -114,7 +110,7 @@ def _schema(value: Any, name: str, key: str) -> Schema | None:
     try:
         return compile_schema(value)
     except SchemaDefinitionError as exc:
-        raise _err("motia_django.E106", f"step {name!r}: {key} is {exc}",
+        raise DefinitionError("motia_django.E106", f"step {name!r}: {key} is {exc}",
                    "Give a JSON Schema dict, a pydantic model class, or Model.model_json_schema().") from None
 
 
@@ -123,7 +119,7 @@ def _classes(config: dict[str, Any], keys: tuple[str, str], name: str) -> list[A
     if value is None:
         return None
     if not isinstance(value, list | tuple):
-        raise _err("motia_django.E111", f"step {name!r}: {keys[0]} must be a list",
+        raise DefinitionError("motia_django.E111", f"step {name!r}: {keys[0]} must be a list",
                    "Give DRF classes or their dotted paths, e.g. ['rest_framework.permissions.IsAuthenticated'].")
     out = []
     for entry in value:
@@ -131,7 +127,7 @@ def _classes(config: dict[str, Any], keys: tuple[str, str], name: str) -> list[A
             try:
                 entry = import_string(entry)
             except ImportError as exc:
-                raise _err("motia_django.E111", f"step {name!r}: {entry!r} cannot be imported: {exc}",
+                raise DefinitionError("motia_django.E111", f"step {name!r}: {entry!r} cannot be imported: {exc}",
                            "Give a dotted path to a DRF authentication or permission class.") from None
         out.append(entry)
     return out
@@ -139,18 +135,20 @@ def _classes(config: dict[str, Any], keys: tuple[str, str], name: str) -> list[A
 
 def _parse_path(path: Any, name: str) -> list[str]:
     if not isinstance(path, str) or not path.startswith("/"):
-        raise _err("motia_django.E105", f"step {name!r}: path must be a string starting with '/', got {path!r}",
-                   'Write "path": "/chat-messages/:channelId".')
+        raise DefinitionError(
+            "motia_django.E105", f"step {name!r}: path must be a string starting with '/', got {path!r}",
+            'Write "path": "/chat-messages/:channelId".')
     params: list[str] = []
     for seg in path.strip("/").split("/") if path.strip("/") else []:
         match = _PARAM.match(seg)
         if match:
             if match.group(1) in params:
-                raise _err("motia_django.E105", f"step {name!r}: path parameter :{match.group(1)} is repeated",
-                           "Give each path parameter its own name.")
+                raise DefinitionError(
+                    "motia_django.E105", f"step {name!r}: path parameter :{match.group(1)} is repeated",
+                    "Give each path parameter its own name.")
             params.append(match.group(1))
         elif not _LITERAL.match(seg):
-            raise _err("motia_django.E105", f"step {name!r}: path segment {seg!r} is not supported",
+            raise DefinitionError("motia_django.E105", f"step {name!r}: path segment {seg!r} is not supported",
                        "Use literal segments and :name parameters (name: letters, digits, underscore).")
     return params
 
@@ -158,22 +156,23 @@ def _parse_path(path: Any, name: str) -> list[str]:
 def build_step(config: Any, handler: Any, origin: str) -> Step:
     """Build and check one ``Step`` from a module's ``config`` and ``handler``."""
     if not isinstance(config, dict):
-        raise _err("motia_django.E101", f"config must be a dict, got {type(config).__name__}",
+        raise DefinitionError("motia_django.E101", f"config must be a dict, got {type(config).__name__}",
                    'Define config = {"type": "api", "name": ..., ...} at module level.')
     name = config.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise _err("motia_django.E103", "step has no name", 'Add "name": "<StepName>" (unique in the project).')
+        raise DefinitionError(
+            "motia_django.E103", "step has no name", 'Add "name": "<StepName>" (unique in the project).')
     kind = config.get("type")
     if kind not in STEP_TYPES:
-        raise _err("motia_django.E102", f"step {name!r}: unknown type {kind!r}",
+        raise DefinitionError("motia_django.E102", f"step {name!r}: unknown type {kind!r}",
                    f"Use one of: {', '.join(STEP_TYPES)}.")
     if kind != "noop" and not callable(handler):
-        raise _err("motia_django.E104", f"step {name!r}: the module has no callable handler",
+        raise DefinitionError("motia_django.E104", f"step {name!r}: the module has no callable handler",
                    "Define handler(req, context) for api steps or handler(input, context) for event steps "
                    "(def or async def).")
     description = config.get("description", "")
     if not isinstance(description, str):
-        raise _err("motia_django.E108", f"step {name!r}: description must be a string", "Use a string.")
+        raise DefinitionError("motia_django.E108", f"step {name!r}: description must be a string", "Use a string.")
     step = Step(
         name=name, type=kind, handler=handler if kind != "noop" else None, origin=origin, config=config,
         description=description,
@@ -186,20 +185,23 @@ def build_step(config: Any, handler: Any, origin: str) -> Step:
         step.path = "/" + config["path"].strip("/")
         method = config.get("method")
         if not isinstance(method, str) or method.upper() not in HTTP_METHODS:
-            raise _err("motia_django.E105", f"step {name!r}: method must be one of {', '.join(HTTP_METHODS)}, "
-                       f"got {method!r}", 'Write "method": "POST".')
+            raise DefinitionError(
+                "motia_django.E105", f"step {name!r}: method must be one of {', '.join(HTTP_METHODS)}, "
+                f"got {method!r}", 'Write "method": "POST".')
         step.method = method.upper()
         step.body_schema = _schema(config.get("bodySchema"), name, "bodySchema")
         responses = config.get("responseSchema") or {}
         if not isinstance(responses, dict):
-            raise _err("motia_django.E106", f"step {name!r}: responseSchema must map status codes to schemas",
-                       'Write "responseSchema": {200: {...}}.')
+            raise DefinitionError(
+                "motia_django.E106", f"step {name!r}: responseSchema must map status codes to schemas",
+                'Write "responseSchema": {200: {...}}.')
         for status, schema in responses.items():
             try:
                 code = int(status)
             except (TypeError, ValueError):
-                raise _err("motia_django.E106", f"step {name!r}: responseSchema key {status!r} is not a status",
-                           "Use HTTP status codes (200, 201, ...) as keys.") from None
+                raise DefinitionError(
+                    "motia_django.E106", f"step {name!r}: responseSchema key {status!r} is not a status",
+                    "Use HTTP status codes (200, 201, ...) as keys.") from None
             compiled = _schema(schema, name, f"responseSchema[{status!r}]")
             if compiled is not None:
                 step.response_schema[code] = compiled
@@ -207,51 +209,38 @@ def build_step(config: Any, handler: Any, origin: str) -> Step:
         if not isinstance(query, list) or not all(
             isinstance(q, dict) and isinstance(q.get("name"), str) for q in query
         ):
-            raise _err("motia_django.E108", f"step {name!r}: queryParams must be a list of {{name, description}}",
-                       'Write "queryParams": [{"name": "limit", "description": "..."}].')
+            raise DefinitionError(
+                "motia_django.E108", f"step {name!r}: queryParams must be a list of {{name, description}}",
+                'Write "queryParams": [{"name": "limit", "description": "..."}].')
         step.query_params = list(query)
         step.authentication_classes = _classes(config, ("authentication_classes", "authenticationClasses"), name)
         step.permission_classes = _classes(config, ("permission_classes", "permissionClasses"), name)
     elif kind == "event":
         step.subscribes = _strings(config, "subscribes", name)
         if not step.subscribes:
-            raise _err("motia_django.E107", f"step {name!r}: an event step needs subscribes",
+            raise DefinitionError("motia_django.E107", f"step {name!r}: an event step needs subscribes",
                        'Write "subscribes": ["<topic>"].')
         step.input_schema = _schema(config.get("input"), name, "input")
     return step
 
 
-class StepRegistry:
+class StepRegistry(Registry[Step]):
     """All valid steps, and the problems found while loading them (see the module docstring)."""
 
     def __init__(self) -> None:
-        self._steps: list[Step] = []
-        self._by_name: dict[str, Step] = {}
+        super().__init__()
         self._by_topic: dict[str, list[Step]] = {}
-        self.errors: list[checks.CheckMessage] = []
-        self.loaded = False
-        self._lock = threading.Lock()
 
-    def load(self) -> None:
-        """(Re)build from the ``*_step.py`` modules; replaces the previous registry in one step."""
-        steps: list[Step] = []
-        by_name: dict[str, Step] = {}
+    def collect(self, found: dict[str, Step], errors: list[checks.CheckMessage]) -> None:
         routes: dict[tuple[str, str], Step] = {}
-        errors: list[checks.CheckMessage] = []
         for origin, module in iter_configs(
             "_step", "step", errors,
             import_error=("motia_django.E100", "Fix the error above; this step is not registered until then."),
             no_config=("motia_django.E101", 'Define config = {"type": ..., "name": ...} and a handler.'),
         ):
-            try:
-                step = build_step(module.config, getattr(module, "handler", None), origin)
-            except DefinitionError as exc:
-                errors.append(exc.check(origin))
-                continue
-            if step.name in by_name:
-                errors.append(checks.Error(
-                    f"{origin}: step name {step.name!r} is already used by {by_name[step.name].origin}",
-                    hint="Step names must be unique: rename one of them.", id="motia_django.E109"))
+            make = functools.partial(build_step, module.config, getattr(module, "handler", None), origin)
+            step = self.build(make, origin, errors)
+            if step is None or not self.unique(found, step, errors):
                 continue
             if step.type == "api":
                 key = (step.method, step.shape)
@@ -262,9 +251,14 @@ class StepRegistry:
                         hint="Give one of the steps another method or path.", id="motia_django.E110"))
                     continue
                 routes[key] = step
-            by_name[step.name] = step
-            steps.append(step)
+            found[step.name] = step
 
+    def duplicate(self, item: Step, other: Step) -> checks.CheckMessage:
+        return checks.Error(f"{item.origin}: step name {item.name!r} is already used by {other.origin}",
+                            hint="Step names must be unique: rename one of them.", id="motia_django.E109")
+
+    def finish(self, found: dict[str, Step], errors: list[checks.CheckMessage]) -> None:
+        steps = list(found.values())
         emitted = {t for s in steps for t in (*s.emits, *s.virtual_emits)}
         by_topic: dict[str, list[Step]] = {}
         for step in steps:
@@ -275,18 +269,11 @@ class StepRegistry:
                         f"{step.origin}: step {step.name!r} subscribes to {topic!r}, which no step emits",
                         hint=f"Add {topic!r} to some step's emits (plain code may still emit() it).",
                         id="motia_django.W101"))
-        with self._lock:
-            self._steps, self._by_name, self._by_topic = steps, by_name, by_topic
-            self.errors, self.loaded = errors, True
-
-    def _ensure(self) -> None:
-        if not self.loaded:
-            self.load()
+        self._by_topic = by_topic
 
     @property
     def steps(self) -> list[Step]:
-        self._ensure()
-        return list(self._steps)
+        return list(self._ensure().values())
 
     @property
     def api_steps(self) -> list[Step]:
@@ -300,32 +287,5 @@ class StepRegistry:
         self._ensure()
         return list(self._by_topic.get(topic, []))
 
-    def get(self, name: str) -> Step:
-        self._ensure()
-        return self._by_name[name]
-
-    def __contains__(self, name: object) -> bool:
-        self._ensure()
-        return name in self._by_name
-
-    def __iter__(self) -> Iterator[Step]:
-        return iter(self.steps)
-
-    def __len__(self) -> int:
-        return len(self.steps)
-
 
 step_registry = StepRegistry()
-
-
-@receiver(setting_changed)
-def _reload_steps(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("MOTIA", "BASE_DIR") and step_registry.loaded:
-        step_registry.load()
-
-
-@checks.register("motia_django")
-def check_steps(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    if not step_registry.loaded:
-        step_registry.load()
-    return list(step_registry.errors)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import abc
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,14 +23,10 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from motia_django.core import next_timestamp, now_ms
 from motia_django.models import StreamItem
 
-__all__ = ["Backend", "CustomBackend", "DatabaseBackend", "StateStream", "StoredItem", "now_ms"]
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
+__all__ = ["Backend", "CustomBackend", "DatabaseBackend", "StateStream", "StoredItem"]
 
 @dataclass(frozen=True, slots=True)
 class StoredItem:
@@ -142,7 +137,7 @@ class DatabaseBackend(Backend):
             if row is None:
                 return None
             data = json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
-            return StoredItem(data, max(now_ms(), row[1] + 1))
+            return StoredItem(data, next_timestamp(row[1]))
         with transaction.atomic(using=connection.alias):
             found = (
                 StreamItem.objects.using(connection.alias)
@@ -154,7 +149,7 @@ class DatabaseBackend(Backend):
             if found is None:
                 return None
             StreamItem.objects.using(connection.alias).filter(pk=found[0])._raw_delete(connection.alias)
-        return StoredItem(found[1], max(now_ms(), found[2] + 1))
+        return StoredItem(found[1], next_timestamp(found[2]))
 
     @staticmethod
     def _one_statement(connection: Any) -> bool:
@@ -175,8 +170,8 @@ class DatabaseBackend(Backend):
         ts = now_ms()
         dt = connection.ops.adapt_datetimefield_value(now)
         json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-        # The timestamp rule (protocol.md rule 2) and the create/update decision are made by the database,
-        # atomically with the write: version is 1 only when this statement inserted the row.
+        # The timestamp rule (core.next_timestamp, in SQL) and the create/update decision are made by the
+        # database, atomically with the write: version is 1 only when this statement inserted the row.
         sql = (
             f"INSERT INTO {table} (stream, group_id, item_id, data, version, timestamp, created_at, updated_at) "
             f"VALUES (%s, %s, %s, {json_param}, 1, %s, %s, %s) "
@@ -213,7 +208,7 @@ class DatabaseBackend(Backend):
                             timestamp=ts, created_at=now, updated_at=now,
                         )])
                         return StoredItem(data, ts, created=True)
-                    ts = max(now_ms(), row[1] + 1)
+                    ts = next_timestamp(row[1])
                     key.update(data=data, timestamp=ts, version=F("version") + 1, updated_at=now)
                     return StoredItem(data, ts)
             except IntegrityError:
@@ -233,7 +228,7 @@ class DatabaseBackend(Backend):
                             timestamp=now_ms(), created_at=now, updated_at=now,
                         )
                         return StoredItem(data, row.timestamp, created=True)
-                    ts = max(now_ms(), row.timestamp + 1)
+                    ts = next_timestamp(row.timestamp)
                     manager.filter(pk=row.pk).update(data=data, timestamp=ts, version=row.version + 1, updated_at=now)
                     return StoredItem(data, ts)
             except IntegrityError:
@@ -249,7 +244,7 @@ class CustomBackend(Backend):
         self._last_ts = 0
 
     def _next_ts(self) -> int:
-        self._last_ts = max(now_ms(), self._last_ts + 1)
+        self._last_ts = next_timestamp(self._last_ts)
         return self._last_ts
 
     def get(self, stream: str, group_id: str, id: str) -> StoredItem | None:
@@ -283,7 +278,3 @@ class CustomBackend(Backend):
             data = self.storage.delete(group_id, id)
             return None if data is None else StoredItem(data, self._next_ts())
 
-
-def encode(data: Any) -> str:
-    """The one JSON encoding of a write (also proves the data is JSON)."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

@@ -2,8 +2,9 @@
 the root), plus the OpenAPI document at ``openapi.json`` and a Swagger UI at ``openapi/``.
 
 Motia's ``/chat-messages/:channelId`` becomes ``chat-messages/<str:channelId>``; one route per path serves all
-of its methods. Routes are ordered so that literal segments win over parameters at the same position
-(``/chat-messages/:channelId/typing`` before ``/chat-messages/:channelId/:messageId``).
+of its methods, with ``AsyncStepView`` when one of its handlers is ``async def``. Routes are ordered so that
+literal segments win over parameters at the same position (``/chat-messages/:channelId/typing`` before
+``/chat-messages/:channelId/:messageId``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.urls import URLPattern, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from motia_django.steps import Step, step_registry
-from motia_django.views import StepView
+from motia_django.views import AsyncStepView, StepView
 
 __all__ = ["build_urlpatterns", "urlpatterns"]
 
@@ -38,7 +39,8 @@ def build_urlpatterns(steps: Iterable[Step] | None = None) -> list[URLPattern]:
     for shape in sorted(routes, key=_order):
         by_method = routes[shape]
         first = next(iter(by_method.values()))
-        view = StepView.as_view(steps=dict(by_method),
+        view_class = AsyncStepView if any(step.is_async for step in by_method.values()) else StepView
+        view = view_class.as_view(steps=dict(by_method),
                                 http_method_names=[*(m.lower() for m in by_method), "options",
                                                    *(["head"] if "GET" in by_method else [])])
         patterns.append(path(django_route(first), view, name=f"motia-step-{first.name}"))

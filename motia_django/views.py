@@ -1,16 +1,15 @@
-"""API steps served as DRF views: one ``StepView`` per path, dispatching by method to the step's handler.
+"""API steps served as DRF views: one view per path, dispatching by method to the step's handler.
 
 A request becomes Motia's ``req`` (``body``, ``headers``, ``pathParams``, ``queryParams``), checked against the
-step's ``bodySchema`` first (400 with the errors, handler not called); the handler's ``{"status", "body",
-"headers"}`` becomes the response. DRF's authentication, permission and throttling settings apply; a step may
-set ``authentication_classes`` / ``permission_classes`` in its config. Each request gets a new trace id
-(``x-trace-id`` response header), which its ``context`` and every event emitted under it carry.
+step's ``bodySchema`` first; the handler's ``{"status", "body", "headers"}`` becomes the response. DRF's
+authentication, permission and throttling settings apply (a step may set ``authentication_classes`` /
+``permission_classes``). Each request gets a new trace id (``x-trace-id``), carried by its ``context`` and every
+event emitted under it. Every error body comes from one place, ``exception_handler``.
 
-The view is async (Django serves it on the event loop; see docs/performance.md). An ``async def`` handler runs
-on the loop: no thread for the view, no ``async_to_sync`` back to the loop. DRF's authentication, permission
-and throttle checks run on the loop too when the step has no authenticators, only ``AllowAny`` and no throttles
-(nothing there can touch the database); otherwise they run in a thread first. A plain ``def`` handler runs,
-with all of DRF's request cycle, in a thread as before. The response is rendered once, in the same place.
+Two views, chosen per route as django-ninja chooses ``Operation`` or ``AsyncOperation``: ``StepView`` runs
+DRF's own ``dispatch`` unchanged; ``AsyncStepView`` (a route with an ``async def`` handler) runs that same
+``dispatch`` (on the loop when the policies cannot touch the database, else in a thread), in which the step
+method only prepares the call, and then awaits the handler on the loop.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.http.response import HttpResponseBase
 from django.template.response import SimpleTemplateResponse
+from rest_framework import views as drf_views
 from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -31,17 +31,28 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from motia_django.conf import motia_settings
-from motia_django.context import FlowContext, new_trace_id
+from motia_django.context import FlowContext
+from motia_django.core import new_trace_id
 from motia_django.exceptions import StreamValidationError
 from motia_django.openapi import StepAutoSchema
 from motia_django.steps import Step
 
-__all__ = ["StepView"]
+__all__ = ["AsyncStepView", "InvalidBody", "StepView", "exception_handler"]
 
 log = logging.getLogger("motia_django.api")
 
 
-def _error(status: int, message: str, errors: list[dict[str, Any]] | None = None, **extra: Any) -> Response:
+class InvalidBody(APIException):
+    """The request body is not JSON, or does not match the step's ``bodySchema`` (400, handler not called)."""
+
+    status_code = 400
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("Invalid request body")
+        self.errors = errors
+
+
+def _body(status: int, message: str, errors: list[dict[str, Any]] | None = None, **extra: Any) -> Response:
     body: dict[str, Any] = {"error": message}
     if errors is not None:
         body["errors"] = errors
@@ -49,15 +60,47 @@ def _error(status: int, message: str, errors: list[dict[str, Any]] | None = None
     return Response(body, status=status)
 
 
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every error body of an API step: a bad body and a stream write rejected by its schema are 400 with the
+    errors; DRF's own exceptions are DRF's answers; anything else is a 500 naming the trace id."""
+    view = context.get("view")
+    trace_id = getattr(view, "trace_id", "")
+    step: Step | None = getattr(view, "step", None)
+    if isinstance(exc, InvalidBody):
+        return _body(400, "Invalid request body", exc.errors)
+    if isinstance(exc, APIException | Http404) or step is None:
+        return drf_views.exception_handler(exc, context)
+    if isinstance(exc, StreamValidationError):
+        flow = getattr(view, "flow_context", None)
+        if flow is not None:
+            flow.logger.warning("stream write rejected", {"errors": exc.errors})
+            return _body(400, str(exc), exc.errors)
+    log.error("API step %s failed (trace id %s)", step.name, trace_id, exc_info=exc,
+              extra={"trace_id": trace_id, "step": step.name})
+    extra: dict[str, Any] = {"traceId": trace_id}
+    if settings.DEBUG:
+        extra["detail"] = repr(exc)
+        extra["traceback"] = "".join(traceback.format_exception(exc))
+    return _body(500, "Internal Server Error", **extra)
+
+
+class Deferred(Response):
+    """What an async step's method returns inside DRF's ``dispatch``: the call, made after it."""
+
+    def __init__(self, req: dict[str, Any]) -> None:
+        super().__init__()
+        self.req = req
+
+
 class StepView(APIView):
     """Serves the API steps of one path; ``steps`` maps the HTTP method to its step (set by ``as_view``)."""
 
     steps: dict[str, Step] = {}
     schema = StepAutoSchema()
-    view_is_async = True  # ``dispatch`` is a coroutine (Django awaits it)
 
     step: Step | None = None
     trace_id: str = ""
+    flow_context: FlowContext | None = None
 
     # --- DRF policies, per step ---------------------------------------------------------------------------
 
@@ -76,14 +119,16 @@ class StepView(APIView):
             return [cls() for cls in self.step.permission_classes]
         return list(super().get_permissions())
 
+    def get_exception_handler(self) -> Any:
+        return exception_handler
+
     # --- CORS ----------------------------------------------------------------------------------------------
 
     def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
         """CORS preflight (answered before authentication, as browsers send no credentials with it)."""
         response = Response(status=204)
         response["Allow"] = ", ".join([*self.steps, "OPTIONS"])
-        origin = motia_settings.API_CORS_ORIGIN
-        if origin:
+        if motia_settings.API_CORS_ORIGIN:
             response["Access-Control-Allow-Methods"] = response["Allow"]
             response["Access-Control-Allow-Headers"] = request.headers.get("Access-Control-Request-Headers", "*")
             response["Access-Control-Max-Age"] = "86400"
@@ -108,130 +153,42 @@ class StepView(APIView):
 
     # --- the request cycle ----------------------------------------------------------------------------------
 
-    async def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
-        step = self.steps.get(request.method)
-        if step is None or not step.is_async:  # sync handlers, OPTIONS, HEAD: DRF's cycle in a thread
-            return await sync_to_async(self.dispatch_sync)(request, *args, **kwargs)
-        self.args, self.kwargs = args, kwargs
-        request = self.initialize_request(request, *args, **kwargs)
-        self.request = request
-        self.headers = self.default_response_headers
-        try:
-            if self.policies_are_pure():
-                self.initial(request, *args, **kwargs)
-            else:  # authenticators and permissions may query the database: not on the loop
-                await sync_to_async(self.initial)(request, *args, **kwargs)
-            prepared = self.prepare(request, kwargs)
-            if isinstance(prepared, HttpResponseBase):
-                response = prepared
-            else:
-                req, context = prepared
-                assert step.handler is not None
-                try:
-                    response = self.build_response(step, await step.handler(req, context))
-                except Exception as exc:
-                    response = self.failed(step, context, exc)
-        except Exception as exc:
-            response = self.handle_exception(exc)
-        return self.finish(request, response, *args, **kwargs)
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        return self.render(super().dispatch(request, *args, **kwargs))
 
-    def dispatch_sync(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        """DRF's own cycle (``APIView.dispatch``), then the rendering, in the calling thread."""
-        response = APIView.dispatch(self, request, *args, **kwargs)
-        return self.render(request, response, *args, **kwargs)
+    def handle_step(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        step, req = self.prepare(request, kwargs)
+        handler = step.handler
+        assert handler is not None
+        result = async_to_sync(handler)(req, self.flow_context) if step.is_async else handler(req, self.flow_context)
+        return self.build_response(step, result)
 
-    def policies_are_pure(self) -> bool:
-        """True when authentication, permissions and throttles cannot touch the database (safe on the loop)."""
-        return (not self.get_authenticators() and not self.get_throttles()
-                and all(type(p) is AllowAny for p in self.get_permissions()))
+    get = post = put = patch = delete = handle_step
 
-    def finish(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        rendered = self.render(request, self.finalize_response(request, response, *args, **kwargs))
-        self.response = rendered  # type: ignore[assignment]  # a plain HttpResponse once rendered
-        return rendered
-
-    def render(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        """Render here, once (a body that is not JSON is a 500 with the trace id), and hand Django a plain
-        ``HttpResponse``: a response with a pending ``render()`` would cost the async handler a thread hop."""
-        if not isinstance(response, SimpleTemplateResponse):
-            return response
-        try:
-            response.render()
-        except (TypeError, ValueError) as exc:
-            if self.step is None:
-                raise
-            try:
-                raise TypeError(f"API step {self.step.name!r} returned a body that is not JSON: {exc}") from exc
-            except TypeError as error:
-                failed = self.failed(self.step, None, error)
-            response = self.finalize_response(request, failed, *args, **kwargs)
-            response.render()
-        plain = HttpResponse(response.content, status=response.status_code, reason=response.reason_phrase,
-                             headers=response.headers)
-        plain.cookies = response.cookies
-        return plain
-
-    # --- the step ------------------------------------------------------------------------------------------
-
-    def prepare(self, request: Request, kwargs: dict[str, Any]) -> HttpResponseBase | tuple[dict[str, Any],
-                                                                                            FlowContext]:
-        """Motia's ``req`` and the ``context`` for the handler, or the 400 answer for a bad body."""
+    def prepare(self, request: Request, kwargs: dict[str, Any]) -> tuple[Step, dict[str, Any]]:
+        """Motia's ``req`` for the handler (and its ``flow_context``); a bad body raises ``InvalidBody``."""
         step = self.step
-        assert step is not None
+        assert step is not None  # http_method_names lists only the steps' methods
         try:
             body: Any = request.data
         except (ParseError, UnsupportedMediaType) as exc:
-            return _error(400, "Invalid request body", [{"path": "", "message": str(exc.detail)}])
+            raise InvalidBody([{"path": "", "message": str(exc.detail)}]) from None
         if hasattr(body, "dict"):  # form data: a QueryDict
             body = {k: v[0] if len(v) == 1 else v for k, v in body.lists()}
         if step.body_schema is not None:
             try:
                 body = step.body_schema.validate(body, label="body")
             except StreamValidationError as exc:
-                return _error(400, "Invalid request body", exc.errors)
-        query: dict[str, Any] = {k: v[0] if len(v) == 1 else v for k, v in request.query_params.lists()}
-        req = {
+                raise InvalidBody(exc.errors) from None
+        self.flow_context = FlowContext(self.trace_id, step)
+        return step, {
             "body": body,
             "headers": {k.lower(): v for k, v in request.headers.items()},
             "pathParams": dict(zip(step.path_params, kwargs.values(), strict=False)),
-            "queryParams": query,
+            "queryParams": {k: v[0] if len(v) == 1 else v for k, v in request.query_params.lists()},
             "method": request.method,
             "user": getattr(request, "user", None),
         }
-        return req, FlowContext(self.trace_id, step)
-
-    def handle_step(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        step = self.step
-        if step is None:  # pragma: no cover - http_method_names only lists the steps' methods
-            return _error(405, "Method not allowed")
-        prepared = self.prepare(request, kwargs)
-        if isinstance(prepared, HttpResponseBase):
-            return prepared
-        req, context = prepared
-        try:
-            handler = step.handler
-            assert handler is not None
-            result = async_to_sync(handler)(req, context) if step.is_async else handler(req, context)
-            return self.build_response(step, result)
-        except Exception as exc:
-            return self.failed(step, context, exc)
-
-    get = post = put = patch = delete = handle_step
-
-    def failed(self, step: Step, context: FlowContext | None, exc: Exception) -> HttpResponseBase:
-        """The answer to a handler's exception (call from its ``except`` block)."""
-        if isinstance(exc, APIException | Http404):
-            raise exc  # DRF answers these (401, 403, 404, ...)
-        if isinstance(exc, StreamValidationError) and context is not None:
-            context.logger.warning("stream write rejected", {"errors": exc.errors})
-            return _error(400, str(exc), exc.errors)
-        log.error("API step %s failed (trace id %s)", step.name, self.trace_id, exc_info=exc,
-                  extra={"trace_id": self.trace_id, "step": step.name})
-        extra: dict[str, Any] = {"traceId": self.trace_id}
-        if settings.DEBUG:
-            extra["detail"] = repr(exc)
-            extra["traceback"] = "".join(traceback.format_exception(exc))
-        return _error(500, "Internal Server Error", **extra)
 
     def build_response(self, step: Step, result: Any) -> HttpResponseBase:
         if not isinstance(result, dict) or not isinstance(result.get("status"), int):
@@ -262,3 +219,59 @@ class StepView(APIView):
         except StreamValidationError as exc:
             log.error("API step %s: the %s response does not match its responseSchema: %s", step.name, status,
                       exc, extra={"trace_id": self.trace_id, "step": step.name, "errors": exc.errors})
+
+    def render(self, response: Any) -> HttpResponseBase:
+        """Render here, once, and hand Django a plain ``HttpResponse`` (a pending ``render()`` would cost an
+        async view a thread hop). A body that is not JSON becomes the handler's error: a 500."""
+        if not isinstance(response, SimpleTemplateResponse):
+            return response
+        try:
+            response.render()
+        except (TypeError, ValueError) as exc:
+            if self.step is None:
+                raise
+            error = TypeError(f"API step {self.step.name!r} returned a body that is not JSON: {exc}")
+            error.__cause__ = exc
+            response = self.finalize_response(self.request, self.handle_exception(error))
+            response.render()
+        plain = HttpResponse(response.content, status=response.status_code, reason=response.reason_phrase,
+                             headers=response.headers)
+        plain.cookies = response.cookies
+        return plain
+
+
+class AsyncStepView(StepView):
+    """A route with an ``async def`` handler: the handler is awaited on the event loop, no thread for it."""
+
+    view_is_async = True  # ``dispatch`` is a coroutine (Django awaits it)
+
+    async def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
+        step = self.steps.get(request.method)
+        drf_dispatch = super(StepView, self).dispatch
+        if step is None or not step.is_async:  # sync handlers, OPTIONS, HEAD: all of DRF's cycle in a thread
+            return self.render(await sync_to_async(drf_dispatch)(request, *args, **kwargs))
+        self.step = step
+        if self.policies_are_pure():
+            response = drf_dispatch(request, *args, **kwargs)
+        else:  # authenticators and permissions may query the database: not on the loop
+            response = await sync_to_async(drf_dispatch)(request, *args, **kwargs)
+        if isinstance(response, Deferred):
+            assert step.handler is not None
+            try:
+                result = self.build_response(step, await step.handler(response.req, self.flow_context))
+            except Exception as exc:
+                result = self.handle_exception(exc)
+            response = self.finalize_response(self.request, result, *args, **kwargs)
+        return self.render(response)
+
+    def handle_step(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if self.step is None or not self.step.is_async:
+            return super().handle_step(request, *args, **kwargs)
+        return Deferred(self.prepare(request, kwargs)[1])
+
+    get = post = put = patch = delete = handle_step
+
+    def policies_are_pure(self) -> bool:
+        """True when authentication, permissions and throttles cannot touch the database (safe on the loop)."""
+        return (not self.get_authenticators() and not self.get_throttles()
+                and all(type(p) is AllowAny for p in self.get_permissions()))

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 
-from motia_django.auth import AuthenticationFailed
+from motia_django.exceptions import AuthenticationRefused
 
 TOKENS = {"alice-token": "alice", "bob-token": "bob"}
 seen: list[tuple[str | None, str]] = []
@@ -20,7 +20,7 @@ seen: list[tuple[str | None, str]] = []
 def authenticate(token: str | None, scope: dict[str, Any]) -> dict[str, Any] | None:
     seen.append((token, scope["path"]))
     if token == "refuse-401":
-        raise AuthenticationFailed("bad token")
+        raise AuthenticationRefused("bad token")
     if token == "refuse-403":
         raise PermissionDenied("banned")
     if token in TOKENS:

@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_exempt
 from example_project.urls import urlpatterns as example_urlpatterns
 from motia_django.models import StreamItem
 from motia_django.registry import streams
-from motia_django.storage import now_ms
+from motia_django.core import now_ms
 
 
 class RolledBack(Exception):
@@ -66,7 +66,7 @@ def _rollback(b: dict[str, Any]) -> Any:
 def _same_ms(b: dict[str, Any]) -> Any:
     """Two writes to one item in the same millisecond (the clock is frozen for both)."""
     frozen = now_ms()
-    with mock.patch("motia_django.storage.now_ms", lambda: frozen):
+    with mock.patch("motia_django.core.time_ns", lambda: frozen * 1_000_000):
         first = streams[b["stream"]].set(b["group"], b["id"], b["data"][0])
         second = streams[b["stream"]].set(b["group"], b["id"], b["data"][1])
     return [first, second]

@@ -101,7 +101,7 @@ class TestChatContract:
 
     def test_open_ai_returns_the_item_and_emits_the_prompt(self, client):
         from motia_django.models import Event
-        from motia_django.worker import run_pending
+        from motia_django.runner import run_pending
 
         response = client.post("/open-ai", {"message": "hello there"}, format="json")
         assert response.status_code == 200

@@ -14,7 +14,8 @@ from django.db import transaction
 from django.test import override_settings
 
 from motia_django import consumer as consumer_module
-from motia_django.consumer import CLOSE_SLOW_CLIENT, Outbox, StreamConsumer
+from motia_django.consumer import CLOSE_SLOW_CLIENT, StreamConsumer
+from motia_django.outbox import Outbox
 from motia_django.models import StreamItem
 from motia_django.registry import streams
 from tests.realtime import Client, chat, error_code
@@ -107,7 +108,7 @@ async def test_rule2_same_millisecond_writes_get_increasing_timestamps(monkeypat
     client = await Client().connect()
     await client.join("chatMessage", "room", "m1")
     await client.next()
-    monkeypatch.setattr("motia_django.storage.now_ms", lambda: 1_700_000_000_000)
+    monkeypatch.setattr("motia_django.core.time_ns", lambda: 1_700_000_000_000 * 1_000_000)
     await streams.chatMessage.aset("room", "m1", chat("m1", "one"))
     await streams.chatMessage.aset("room", "m1", chat("m1", "two"))
     first, second = await client.next(), await client.next()

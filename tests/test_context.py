@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from motia_django import FlowContext, streams
-from motia_django.events import EmitError
+from motia_django.exceptions import EmitError
 from motia_django.state import state
 from motia_django.steps import step_registry
 

@@ -8,7 +8,8 @@ from rest_framework.test import APIClient
 
 from motia_django import EmitError, emit
 from motia_django.models import Event, StateEntry
-from motia_django.worker import claim_events, run_pending
+from motia_django.event_queue import claim_events
+from motia_django.runner import run_pending
 from tests.steps_support import flow_steps  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("flow_steps")]

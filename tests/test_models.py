@@ -13,9 +13,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_orm_create_update_delete_are_published_with_increasing_timestamps(changes, monkeypatch):
-    from motia_django import storage
+    from motia_django import core
 
-    monkeypatch.setattr(storage, "now_ms", lambda: 7)
+    monkeypatch.setattr(core, "time_ns", lambda: 7 * 1_000_000)
     item = StreamItem.objects.create(stream="openai", group_id="g", item_id="i", data={"message": "a"})
     item.data = {"message": "b"}
     item.save()

@@ -24,9 +24,9 @@ def custom_stream():
 
 
 def test_custom_storage_round_trip_with_changes(changes, monkeypatch):
-    from motia_django import storage
+    from motia_django import core
 
-    monkeypatch.setattr(storage, "now_ms", lambda: 42)
+    monkeypatch.setattr(core, "time_ns", lambda: 42 * 1_000_000)
     memo = streams.memo
     assert memo.set("g", "a", {"text": "one"})["__motia"]["streamName"] == "memo"
     memo.set("g", "a", {"text": "two"})

@@ -7,7 +7,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from motia_django import StreamNotFound, StreamValidationError, streams
-from motia_django.models import MAX_KEY_LENGTH, StreamItem
+from motia_django.core import MAX_KEY_LENGTH
+from motia_django.models import StreamItem
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,9 +38,9 @@ def test_set_is_a_full_replace():
 
 
 def test_timestamps_strictly_increase_within_one_millisecond(changes, monkeypatch):
-    from motia_django import storage
+    from motia_django import core
 
-    monkeypatch.setattr(storage, "now_ms", lambda: 1_000)
+    monkeypatch.setattr(core, "time_ns", lambda: 1_000 * 1_000_000)
     for i in range(5):
         streams.openai.set("t", "message", {"message": str(i)})
     assert [c.timestamp for c in changes] == [1_000, 1_001, 1_002, 1_003, 1_004]
@@ -47,11 +48,11 @@ def test_timestamps_strictly_increase_within_one_millisecond(changes, monkeypatc
 
 
 def test_timestamp_follows_the_clock_when_it_is_ahead(changes, monkeypatch):
-    from motia_django import storage
+    from motia_django import core
 
-    monkeypatch.setattr(storage, "now_ms", lambda: 5_000)
+    monkeypatch.setattr(core, "time_ns", lambda: 5_000 * 1_000_000)
     streams.openai.set("t", "message", {"message": "a"})
-    monkeypatch.setattr(storage, "now_ms", lambda: 9_000)
+    monkeypatch.setattr(core, "time_ns", lambda: 9_000 * 1_000_000)
     streams.openai.set("t", "message", {"message": "b"})
     assert [c.timestamp for c in changes] == [5_000, 9_000]
 

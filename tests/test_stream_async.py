@@ -44,7 +44,7 @@ async def test_awaited_calls_run_on_a_long_lived_pool_whose_threads_keep_their_c
     # No sync caller above: motia-db threads (not a new thread per request), each reusing its connection.
     from django.db import connection
 
-    from motia_django.stream import to_thread
+    from motia_django.bridge import to_thread
 
     def where() -> tuple[str, int]:
         connection.ensure_connection()
@@ -60,6 +60,6 @@ async def test_awaited_calls_run_on_a_long_lived_pool_whose_threads_keep_their_c
 def _close_pool_connections():
     # The pool keeps its connections open; close them so that the test database can be dropped (PostgreSQL).
     yield
-    from motia_django.stream import close_connections
+    from motia_django.bridge import close_connections
 
     close_connections()

@@ -225,12 +225,12 @@ def test_flow_graph_survives_a_cycle(settings: Any) -> None:
         build_step({"type": "event", "name": "A", "subscribes": ["x"], "emits": ["y"]}, lambda i, c: None, "a"),
         build_step({"type": "event", "name": "B", "subscribes": ["y"], "emits": ["x"]}, lambda i, c: None, "b"),
     ]
-    saved = step_registry._steps
-    step_registry._steps = steps
+    saved = step_registry._items
+    step_registry._items = {step.name: step for step in steps}
     try:
         graph = flow_graph()
     finally:
-        step_registry._steps = saved
+        step_registry._items = saved
     assert len(graph["nodes"]) == 4 and all("d" in e for e in graph["edges"])
 
 

@@ -1,6 +1,6 @@
-"""Event steps on real ``manage.py runworker`` processes, with Redis and PostgreSQL (the scaled-out setup):
+"""Event steps on real ``manage.py motia_worker`` processes, with Redis and PostgreSQL (the scaled-out setup):
 events stored while no worker runs, several workers sharing events, retries to dead, a worker killed in the
-middle of a handler, and the example's /open-ai flow through Daphne + runworker."""
+middle of a handler, and the example's /open-ai flow through Daphne + motia_worker."""
 
 from __future__ import annotations
 
@@ -59,14 +59,14 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "con
 
 
 class Worker:
-    """One ``manage.py runworker <channel>`` process, logging to a file."""
+    """One ``manage.py motia_worker`` process (on the test's own wake-up channel), logging to a file."""
 
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env = env
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "runworker", env["MOTIA_TEST_WORKER_CHANNEL"]],
+            [sys.executable, str(ROOT / "manage.py"), "motia_worker"],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: "motia events worker" in self.log() or self.proc.poll() is not None, 30, "worker start")
         assert self.proc.poll() is None, self.log()
@@ -157,7 +157,7 @@ def test_a_worker_killed_mid_handler_loses_nothing(env, pg_db, workers):
     assert pid == second.proc.pid
 
 
-def test_open_ai_through_daphne_and_runworker(env, pg_db, workers, tmp_path):
+def test_open_ai_through_daphne_and_motia_worker(env, pg_db, workers, tmp_path):
     from tests.test_api_steps import http, stream_item
 
     workers()

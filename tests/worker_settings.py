@@ -1,4 +1,4 @@
-"""Settings of the scaled-out test processes (Daphne and ``runworker`` on Redis and PostgreSQL): the live
+"""Settings of the scaled-out test processes (Daphne and ``motia_worker`` on Redis and PostgreSQL): the live
 settings plus test event steps, and timings made short through the environment."""
 
 import os

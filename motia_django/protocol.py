@@ -1,0 +1,99 @@
+"""Motia's stream protocol, as data: the frames a client sends and the frames it receives.
+
+``parse_subscription`` turns a ``join``/``leave`` frame into a ``Subscription`` or raises ``FrameError``;
+``snapshot`` builds the ``sync`` reply to a join; ``error_frame`` the error event a bad frame gets. The rules
+these follow are in docs/protocol.md; the consumer (``motia_django.consumer``) applies them per socket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from motia_django.changes import Change
+from motia_django.core import now_ms, validate_key
+from motia_django.exceptions import FrameError, StreamValidationError
+from motia_django.stream import Stream
+
+__all__ = ["ABSENT_ITEM_MARGIN_MS", "Subscription", "error_frame", "frame_names", "parse_subscription", "snapshot"]
+
+#: An item sync for a missing item is stamped this much before now, so that a create stamped just before the
+#: snapshot but committed just after it is not dropped by the client (which drops timestamps <= the sync's).
+#: Still greater than anything the client saw before a reconnect, which waits 2 s.
+ABSENT_ITEM_MARGIN_MS = 1000
+
+
+def error_frame(stream: str, group_id: str, code: str, message: str) -> str:
+    """The protocol's error event (as ``STREAM_ACCESS_DENIED``), without ``id`` so it never moves an item
+    subscriber's last timestamp."""
+    event = {"type": "event", "event": {"type": "error", "data": {"code": code, "message": message}}}
+    return Change(stream, group_id, None, event, now_ms()).text
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One ``join``: a group subscription when ``item_id`` is None, else an item subscription."""
+
+    id: str
+    stream: str
+    group_id: str
+    item_id: str | None = None
+
+    @property
+    def group_key(self) -> tuple[str, str]:
+        return (self.stream, self.group_id)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``canAccess(subscription, auth_context)`` receives (Motia's shape plus the stream name)."""
+        data = {"streamName": self.stream, "groupId": self.group_id, "subscriptionId": self.id}
+        if self.item_id is not None:
+            data["id"] = self.item_id
+        return data
+
+
+def _key(data: dict[str, Any], name: str, what: str, stream: str | None, group: str | None) -> str:
+    try:
+        return validate_key(what, data.get(name))
+    except StreamValidationError as exc:
+        raise FrameError("INVALID_MESSAGE", str(exc), stream, group) from None
+
+
+def parse_subscription(data: Any) -> Subscription:
+    """The subscription a ``join``/``leave`` frame's ``data`` describes; raises ``FrameError``."""
+    if not isinstance(data, dict):
+        raise FrameError("INVALID_MESSAGE", "data must be an object")
+    stream = data.get("streamName") if isinstance(data.get("streamName"), str) else None
+    group = data.get("groupId") if isinstance(data.get("groupId"), str) else None
+    stream = _key(data, "streamName", "streamName", stream, group)
+    group = _key(data, "groupId", "groupId", stream, group)
+    item_id = None if data.get("id") is None else _key(data, "id", "id", stream, group)
+    sub_id = _key(data, "subscriptionId", "subscriptionId", stream, group)
+    return Subscription(sub_id, stream, group, item_id)
+
+
+def snapshot(stream: Stream, sub: Subscription) -> str:
+    """The ``sync`` frame for ``sub``, read after the subscription is registered (docs/protocol.md, "Joining").
+
+    An item sync carries the item's timestamp. A group sync carries the newest item's timestamp or now,
+    whichever is greater: the client drops a group sync older than the last update/delete it saw, so after a
+    reconnect a group whose newest item was deleted must still resync.
+    """
+    if sub.item_id is None:
+        rows = stream.backend.get_group(stream.name, sub.group_id)
+        timestamp = max([now_ms(), *(stored.timestamp for _, stored in rows)])
+        items: Any = [stream.item(id, stored.data) for id, stored in rows]
+        return Change(stream.name, sub.group_id, None, {"type": "sync", "data": items}, timestamp).text
+    stored = stream.backend.get(stream.name, sub.group_id, sub.item_id)
+    if stored is None:
+        timestamp, item = now_ms() - ABSENT_ITEM_MARGIN_MS, None
+    else:
+        timestamp, item = stored.timestamp or now_ms(), stream.item(sub.item_id, stored.data)
+    return Change(stream.name, sub.group_id, sub.item_id, {"type": "sync", "data": item}, timestamp).text
+
+
+def frame_names(data: Any) -> tuple[str | None, str | None]:
+    """The stream and group a frame's ``data`` names, where they are strings (for its error event)."""
+    if not isinstance(data, dict):
+        return None, None
+    stream, group = data.get("streamName"), data.get("groupId")
+    return (stream if isinstance(stream, str) else None, group if isinstance(group, str) else None)
