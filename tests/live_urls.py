@@ -16,9 +16,9 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
 from example_project.urls import urlpatterns as example_urlpatterns
+from motia_django.core import now_ms
 from motia_django.models import StreamItem
 from motia_django.registry import streams
-from motia_django.core import now_ms
 
 
 class RolledBack(Exception):

@@ -15,8 +15,8 @@ from django.test import override_settings
 
 from motia_django import consumer as consumer_module
 from motia_django.consumer import CLOSE_SLOW_CLIENT, StreamConsumer
-from motia_django.outbox import Outbox
 from motia_django.models import StreamItem
+from motia_django.outbox import Outbox
 from motia_django.registry import streams
 from tests.realtime import Client, chat, error_code
 

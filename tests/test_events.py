@@ -7,8 +7,8 @@ from django.db import transaction
 from rest_framework.test import APIClient
 
 from motia_django import EmitError, emit
-from motia_django.models import Event, StateEntry
 from motia_django.event_queue import claim_events
+from motia_django.models import Event, StateEntry
 from motia_django.runner import run_pending
 from tests.steps_support import flow_steps  # noqa: F401 - fixture
 
