@@ -76,16 +76,10 @@ def daphne_server(live_db_url: str, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture
 def changes() -> Any:
     """Every ``Change`` sent on ``stream_changed`` (i.e. after commit) during the test, in order."""
-    from motia_django.changes import stream_changed
+    from motia_django.testing import capture_changes
 
-    seen: list[Any] = []
-
-    def receiver(change: Any, **kwargs: Any) -> None:
-        seen.append(change)
-
-    stream_changed.connect(receiver, weak=False, dispatch_uid="tests-changes")
-    yield seen
-    stream_changed.disconnect(dispatch_uid="tests-changes")
+    with capture_changes() as seen:
+        yield seen
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,5 @@
-"""Helpers for the real-time tests: a raw-frame client over ``WebsocketCommunicator``, and Motia's real
-browser client run by Node (``NodeClient``)."""
+"""Helpers for the real-time tests: a raw-frame client (``motia_django.testing.StreamCommunicator``), and
+Motia's real browser client run by Node (``NodeClient``)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,10 @@ from typing import Any
 
 from asgiref.sync import SyncToAsync
 from channels.layers import channel_layers
-from channels.testing import WebsocketCommunicator
 from django.db import connections
 
 from motia_django.registry import streams
-from motia_django.routing import websocket_application
+from motia_django.testing import StreamCommunicator
 from tests.support.services import skip_or_fail
 
 TIMEOUT = 5
@@ -52,48 +51,39 @@ def close_thread_connections() -> None:
         executor.submit(connections.close_all).result(timeout=10)
 
 
-class Client:
-    """One socket; ``join`` returns the subscription id; ``next`` returns the next frame."""
+class Client(StreamCommunicator):
+    """One socket for the realtime tests: ``motia_django.testing.StreamCommunicator`` with short names
+    (``next``, ``close``), ``connect()`` returning the client, and ``fence``."""
 
     def __init__(self, path: str = "/", subprotocols: list[str] | None = None,
                  headers: list[tuple[bytes, bytes]] | None = None, application: Any = None) -> None:
-        self.comm = WebsocketCommunicator(application or websocket_application(), path,
-                                          headers=headers, subprotocols=subprotocols)
+        super().__init__(application, path, headers=headers, subprotocols=subprotocols)
         self.connected: bool = False
         self.detail: Any = None
 
-    async def connect(self) -> Client:
-        self.connected, self.detail = await self.comm.connect(timeout=TIMEOUT)
+    @property
+    def comm(self) -> Client:
         return self
 
-    async def join(self, stream: str, group: str, id: str | None = None, sub: str | None = None) -> str:
-        sub = sub or str(uuid.uuid4())
-        data = {"streamName": stream, "groupId": group, "subscriptionId": sub}
-        if id is not None:
-            data["id"] = id
-        await self.comm.send_json_to({"type": "join", "data": data})
-        return sub
+    async def connect(self, timeout: float = TIMEOUT) -> Client:  # type: ignore[override]
+        self.connected, self.detail = await super().connect(timeout=timeout)
+        return self
 
-    async def leave(self, stream: str, group: str, sub: str, id: str | None = None) -> None:
-        data = {"streamName": stream, "groupId": group, "subscriptionId": sub}
-        if id is not None:
-            data["id"] = id
-        await self.comm.send_json_to({"type": "leave", "data": data})
+    async def join(self, stream: str, group: str, id: str | None = None, sub: str | None = None) -> str:  # type: ignore[override]
+        return await super().join(stream, group, id, subscription_id=sub)
 
     async def next(self) -> dict[str, Any]:
-        frame: dict[str, Any] = await self.comm.receive_json_from(timeout=TIMEOUT)
-        return frame
+        return await self.receive_frame(TIMEOUT)
 
     async def fence(self, stream: str, group: str, id: str | None = None) -> None:
         """Send a ``fence`` event and expect it as the very next frame: nothing else arrived before it."""
         channel = {"groupId": group, **({"id": id} if id else {})}
         token = uuid.uuid4().hex
         await streams[stream].asend(channel, {"type": "fence", "data": {"token": token}})
-        frame = await self.next()
-        assert frame["event"] == {"type": "event", "event": {"type": "fence", "data": {"token": token}}}, frame
+        assert await self.expect_event("fence") == {"type": "fence", "data": {"token": token}}
 
     async def close(self) -> None:
-        await self.comm.disconnect()
+        await self.disconnect()
 
 
 def error_code(frame: dict[str, Any]) -> str:

@@ -101,7 +101,7 @@ class TestChatContract:
 
     def test_open_ai_returns_the_item_and_emits_the_prompt(self, client):
         from motia_django.models import Event
-        from motia_django.runner import run_pending
+        from motia_django.testing import run_pending_events
 
         response = client.post("/open-ai", {"message": "hello there"}, format="json")
         assert response.status_code == 200
@@ -112,7 +112,7 @@ class TestChatContract:
                                    "id": "message"}
         event = Event.objects.get(topic="openai-prompt")
         assert (event.step, event.trace_id, event.data) == ("CallOpenAi", trace_id, {"message": "hello there"})
-        run_pending()
+        run_pending_events()
         from motia_django import streams
 
         assert streams.openai.get(trace_id, "message")["message"] == "echo: hello there"
@@ -254,8 +254,8 @@ class TestRequestAndResponse:
 
 
 @pytest.mark.django_db
-def test_the_seed_pydantic_step_runs_as_written(client, settings):
-    use_steps(settings, FIXTURES / "seed_pydantic")
+def test_motias_pydantic_step_runs_as_written(client, settings):
+    use_steps(settings, FIXTURES / "motia_pydantic")
     response = client.post("/chat-messages", {"channel_id": "c1", "message": "hello"}, format="json")
     assert response.status_code == 201
     assert response.json()["message"] == "hello"

@@ -1,6 +1,6 @@
 """The stream consumer with raw protocol frames (channels.testing.WebsocketCommunicator, in-memory layer).
 
-Each protocol.md rule has a test here; ``Client.fence`` proves that nothing else arrived (no sleeps).
+Each guarantee of docs/protocol.md has a test here; ``Client.fence`` proves that nothing else arrived (no sleeps).
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ async def test_item_subscription():
     await client.close()
 
 
-async def test_rule1_each_message_once_per_socket():
+async def test_each_message_once_per_socket():
     client = await Client().connect()
     await client.join("chatMessage", "room")
     await client.join("chatMessage", "room", "m1")
@@ -104,7 +104,7 @@ async def test_rule1_each_message_once_per_socket():
     await client.close()
 
 
-async def test_rule2_same_millisecond_writes_get_increasing_timestamps(monkeypatch):
+async def test_same_millisecond_writes_get_increasing_timestamps(monkeypatch):
     client = await Client().connect()
     await client.join("chatMessage", "room", "m1")
     await client.next()
@@ -118,7 +118,7 @@ async def test_rule2_same_millisecond_writes_get_increasing_timestamps(monkeypat
     await client.close()
 
 
-async def test_rule4_delete_of_missing_item_sends_nothing():
+async def test_delete_of_missing_item_sends_nothing():
     client = await Client().connect()
     await client.join("chatMessage", "room")
     await client.next()
@@ -127,7 +127,7 @@ async def test_rule4_delete_of_missing_item_sends_nothing():
     await client.close()
 
 
-async def test_rule6_change_between_registration_and_snapshot_is_not_lost(monkeypatch):
+async def test_change_between_registration_and_snapshot_is_not_lost(monkeypatch):
     real = consumer_module.snapshot
 
     def snapshot_then_write(stream, sub):
@@ -143,7 +143,7 @@ async def test_rule6_change_between_registration_and_snapshot_is_not_lost(monkey
     await client.close()
 
 
-async def test_rule7_other_groups_and_streams_do_not_reach_the_socket():
+async def test_other_groups_and_streams_do_not_reach_the_socket():
     client = await Client().connect()
     await client.join("chatMessage", "room")
     await client.next()
@@ -154,7 +154,7 @@ async def test_rule7_other_groups_and_streams_do_not_reach_the_socket():
     await client.close()
 
 
-async def test_rule8_bad_frames_never_close_or_disturb():
+async def test_bad_frames_never_close_or_disturb():
     client = await Client().connect()
     await client.join("chatMessage", "room")
     await client.next()

@@ -49,7 +49,7 @@ def test_group_and_item_subscriptions_with_the_real_client(daphne_server):
         client.wait_state("g", [chat("a", "first"), chat("b", "edited")])
         client.wait_state("i", chat("b", "edited"))
 
-        # rule 1: an item-level event reaches the socket once although the group and the item both match
+        # once per socket: an item-level event reaches the socket once although the group and the item both match
         write(server, "send", stream="chatMessage", channel={"groupId": "e2e", "id": "b"},
               event={"type": "typing", "data": {"user": "u1"}})
         write(server, "send", stream="chatMessage", channel={"groupId": "e2e"}, event={"type": "fence", "data": {}})
@@ -119,7 +119,7 @@ def test_refused_connection_and_query_token(daphne_server):
 
 
 def test_bad_frames_never_close_the_socket(daphne_server):
-    """Rule 8 with raw frames over a real server, on the documented alternative path."""
+    """Bad frames (docs/protocol.md, "Errors") with raw frames over a real server, on the documented alternative path."""
     with connect(f"{daphne_server.ws_url}/motia/streams/", subprotocols=["Authorization", "x"],
                  open_timeout=10) as ws:
         assert ws.subprotocol == "Authorization"

@@ -42,7 +42,7 @@ def test_a_write_in_a_third_process_reaches_clients_on_two_servers(postgres_url,
                 "'timestamp': '2025-01-01T00:00:00Z'})\n"
                 "streams.chatMessage.send({'groupId': 'scale', 'id': 'm1'}, {'type': 'typing', 'data': {}})\n"
             ))
-            for ws in (a, b):  # b has a group and an item subscription: still once each (rule 1)
+            for ws in (a, b):  # b has a group and an item subscription: still once each ("Delivery")
                 create = recv(ws)
                 assert create["id"] == "m1" and create["event"] == {"type": "create", "data": chat("m1")}
                 assert recv(ws)["event"] == {"type": "event", "event": {"type": "typing", "data": {}}}

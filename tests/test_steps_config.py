@@ -118,4 +118,4 @@ def test_emits_accepts_motia_topic_objects_and_noop_steps(settings, tmp_path):
 
 def test_fixture_steps_load_cleanly(settings):
     assert load(settings, FIXTURES / "flows") == []
-    assert load(settings, FIXTURES / "seed_pydantic") == []
+    assert load(settings, FIXTURES / "motia_pydantic") == []

@@ -1,4 +1,4 @@
-# The seed's Python example (pure JSON Schema form), exactly as written.
+# Motia's Python example of an API step (pure JSON Schema form), exactly as written.
 import uuid
 from datetime import datetime
 

@@ -1,4 +1,4 @@
-"""The seed's CallOpenAi event step: stream the model's reply into the openai item, token by token."""
+"""Motia's CallOpenAi event step: stream the model's reply into the openai item, token by token."""
 
 from example_project.steps.open_ai.llm import stream_reply
 

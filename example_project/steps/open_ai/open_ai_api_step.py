@@ -1,4 +1,4 @@
-"""The seed's OpenAiApi step: create an empty reply item, emit the prompt, return the item (live in clients)."""
+"""Motia's OpenAiApi step: create an empty reply item, emit the prompt, return the item (live in clients)."""
 
 config = {
     "type": "api",

@@ -1,4 +1,4 @@
-# The seed's chatMessage stream, in the pure JSON Schema form.
+# Motia's chatMessage stream (the chat example), in the pure JSON Schema form.
 
 config = {
     "name": "chatMessage",

@@ -1,4 +1,4 @@
-# The seed's openai stream, in the pydantic form (the model class itself).
+# Motia's openai stream, in the pydantic form (the model class itself).
 from pydantic import BaseModel, Field
 
 

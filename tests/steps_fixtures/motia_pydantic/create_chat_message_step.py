@@ -1,4 +1,4 @@
-# The seed's Python example (pydantic form), exactly as written.
+# Motia's Python example of an API step (pydantic form), exactly as written.
 # ruff: noqa: I001
 import uuid
 from datetime import datetime
