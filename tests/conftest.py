@@ -101,3 +101,13 @@ def fresh_layers() -> Any:
     reset_layers()
     yield
     reset_layers()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_pool_connections_at_the_end(django_db_setup: Any) -> Any:
+    """The ``motia-db`` threads keep their connections between calls; close them before the test database is
+    dropped (PostgreSQL refuses to drop a database others are connected to)."""
+    yield
+    from motia_django.bridge import close_connections
+
+    close_connections()

@@ -16,7 +16,6 @@ from django.test import override_settings
 from motia_django import consumer as consumer_module
 from motia_django.consumer import CLOSE_SLOW_CLIENT, StreamConsumer
 from motia_django.models import StreamItem
-from motia_django.outbox import Outbox
 from motia_django.registry import streams
 from tests.realtime import Client, chat, error_code
 
@@ -356,25 +355,6 @@ async def test_slow_client_is_disconnected_past_the_queue_limit(monkeypatch):
         output = await client.comm.receive_output(timeout=5)
         assert output == {"type": "websocket.close", "code": CLOSE_SLOW_CLIENT}
         release.set()
-
-
-async def test_outbox_keeps_order_and_bounds_memory():
-    sent: list[str] = []
-    outbox = Outbox(lambda text: _append(sent, text), limit=2)
-    outbox.writable.clear()  # the transport asked us to pause
-    outbox.start()
-    assert outbox.put("a") and outbox.put("b")
-    await asyncio.sleep(0)
-    assert outbox.put("c") and not outbox.put("d") and not outbox.put("e")
-    outbox.writable.set()
-    while len(sent) < 3:
-        await asyncio.sleep(0)
-    assert sent == ["a", "b", "c"]
-    await outbox.stop()
-
-
-async def _append(sent: list[str], text: str) -> None:
-    sent.append(text)
 
 
 async def test_admin_edits_reach_subscribers(admin_client):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from motia_django import StreamValidationError, streams
@@ -38,22 +36,6 @@ async def test_explicit_async_twins():
 async def test_async_validation_error_is_raised_on_await():
     with pytest.raises(StreamValidationError, match="data.message"):
         await streams.openai.set("t", "m", {"message": 1})
-
-
-async def test_awaited_calls_run_on_a_long_lived_pool_whose_threads_keep_their_connection():
-    # No sync caller above: motia-db threads (not a new thread per request), each reusing its connection.
-    from django.db import connection
-
-    from motia_django.bridge import to_thread
-
-    def where() -> tuple[str, int]:
-        connection.ensure_connection()
-        return threading.current_thread().name, id(connection.connection)
-
-    seen = {await to_thread(where)() for _ in range(20)}
-    threads = {name for name, _ in seen}
-    assert all(name.startswith("motia-db") for name in threads)
-    assert len(seen) == len(threads) <= 8  # one connection per thread, reused
 
 
 @pytest.fixture(autouse=True)
