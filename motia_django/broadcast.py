@@ -1,19 +1,14 @@
-"""Committed changes to the channel layer: one group message per change, encoded once.
+"""Committed changes to subscribers: this process's sockets through the hub, other processes through the relay.
 
-The broadcaster listens to ``stream_changed`` (sent after commit, see ``motia_django.changes``) and sends each
-``Change`` to one channel-layer group per (stream, group id). Group and item subscribers of that group all
-listen there; each consumer decides which of its sockets' subscriptions match (docs/protocol.md, "Delivery").
-The frame is JSON-encoded once per change (``Change.text``) and carried as text, never re-encoded per socket.
-
-Order matters (a ``create`` must never arrive after its ``update``), and so does the event loop the layer is
-used from: see "delivery" below.
+``connect()`` (from ``AppConfig.ready()``) listens to ``stream_changed`` (sent after commit) and hands each
+``Change`` to ``hub.publish``. It also builds the relay when the broadcast layer reaches other processes.
+``submit()`` runs channel-layer calls (the relay's sends, workers' wake-ups) on one long-lived loop per
+process, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import hashlib
 import logging
 import threading
 import weakref
@@ -22,37 +17,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import SyncToAsync
-from channels.layers import get_channel_layer
 
 from motia_django.changes import Change, stream_changed
-from motia_django.conf import motia_settings
+from motia_django.hub import hub
+from motia_django.relay import make_relay
 
-__all__ = [
-    "MESSAGE_TYPE", "attach_loop", "connect", "disconnect", "group_name", "message_for", "send_change", "submit",
-]
+__all__ = ["attach_loop", "connect", "disconnect", "submit"]
 
 logger = logging.getLogger("motia_django.broadcast")
 
-#: The channel-layer message type; consumers handle it in ``motia_change``.
-MESSAGE_TYPE = "motia.change"
-
 _DISPATCH_UID = "motia_django.broadcast"
-
-
-def group_name(stream: str, group_id: str) -> str:
-    """The channel-layer group of (stream, group id): valid group characters and short, whatever the ids."""
-    digest = hashlib.sha1(f"{stream}\0{group_id}".encode(), usedforsecurity=False).hexdigest()
-    return f"motia.{digest[:40]}"
-
-
-def message_for(change: Change) -> dict[str, Any]:
-    """The layer message: the encoded frame plus the keys consumers match subscriptions on."""
-    return {"type": MESSAGE_TYPE, "text": change.text, "stream": change.stream, "group": change.group_id,
-            "id": change.id}
-
-
-def _layer() -> Any:
-    return get_channel_layer(motia_settings.CHANNEL_LAYER)
 
 
 # --- delivery: which event loop talks to the channel layer ----------------------------------------------------
@@ -62,7 +36,7 @@ def _layer() -> Any:
 # connection pool per loop. So each change is handed to one long-lived loop, never to a throw-away loop made by
 # ``async_to_sync``:
 #
-# 1. the loop the WebSocket consumers of this process run on (registered by ``attach_loop`` on connect);
+# 1. the loop the WebSocket consumers of this process run on (the hub's, registered by ``attach_loop``);
 # 2. else the loop that called into this thread (``sync_to_async`` records it), e.g. a web request's;
 # 3. else the loop running in this thread;
 # 4. else (a shell, a management command, a worker thread of its own) a dedicated broadcast thread, and the
@@ -86,6 +60,7 @@ def attach_loop(loop: asyncio.AbstractEventLoop) -> None:
     global _server_loop
     if _server_loop is None or _server_loop() is not loop:
         _server_loop = weakref.ref(loop)
+    hub.attach(loop)
 
 
 def _alive(loop: asyncio.AbstractEventLoop | None) -> asyncio.AbstractEventLoop | None:
@@ -164,24 +139,16 @@ async def _call(send: Callable[[], Awaitable[Any]]) -> Any:
     return await send()
 
 
-def send_change(change: Change) -> None:
-    """Send ``change`` to its group's subscribers, in order with earlier changes from this process."""
-    layer = _layer()
-    if layer is None:
-        logger.debug("No channel layer %r configured; change not broadcast", motia_settings.CHANNEL_LAYER)
-        return
-    group, message = group_name(change.stream, change.group_id), message_for(change)
-    submit(functools.partial(layer.group_send, group, message))
-
-
 def _on_stream_changed(sender: object, change: Change, **kwargs: object) -> None:
-    send_change(change)
+    hub.publish(change)
 
 
 def connect() -> None:
     """Start broadcasting (called from ``AppConfig.ready()``; idempotent)."""
+    hub.relay = make_relay(hub, submit)
     stream_changed.connect(_on_stream_changed, dispatch_uid=_DISPATCH_UID)
 
 
 def disconnect() -> None:
     stream_changed.disconnect(dispatch_uid=_DISPATCH_UID)
+    hub.relay = None

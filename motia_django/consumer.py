@@ -1,10 +1,11 @@
 """The WebSocket consumer that speaks Motia's stream protocol (docs/protocol.md) on one socket.
 
-Per socket it keeps a table of subscriptions by ``subscriptionId`` and joins one channel-layer group per
-(stream, group id), however many subscriptions share it. A change message (``motia.change``, from
-``motia_django.broadcast``) is sent to the socket once if a group subscription on (stream, group) or an item
-subscription on (stream, group, id) matches. Frames are parsed and built by ``motia_django.protocol``; every
-outgoing frame goes through the socket's bounded ``Outbox`` (``motia_django.outbox``).
+Per socket it keeps a table of subscriptions by ``subscriptionId`` and is registered with the process's hub
+once per (stream, group id), however many subscriptions share it. The hub hands it every change of those
+groups (``deliver``); it queues the frame once if a group subscription on (stream, group) or an item
+subscription on (stream, group, id) matches. It has no channel-layer channel of its own: the hub talks to the
+layer once per process. Frames are parsed and built by ``motia_django.protocol``; every outgoing frame goes
+through the socket's bounded ``Outbox`` (``motia_django.outbox``).
 """
 
 from __future__ import annotations
@@ -13,19 +14,27 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 
 from motia_django.auth import authenticate, can_join, offered_token, session_user
-from motia_django.broadcast import attach_loop, group_name
+from motia_django.bridge import to_thread
+from motia_django.broadcast import attach_loop
 from motia_django.conf import motia_settings
 from motia_django.exceptions import AuthenticationRefused, FrameError, StreamNotFound
+from motia_django.hub import Frame, GroupKey, hub
 from motia_django.outbox import Outbox, TransportWatch, unwatch_transport, watch_transport
-from motia_django.protocol import Subscription, error_frame, frame_names, parse_subscription, snapshot
+from motia_django.protocol import (
+    Subscription,
+    SubscriptionTable,
+    error_frame,
+    frame_names,
+    parse_subscription,
+    snapshot,
+)
 from motia_django.registry import registry
 
 __all__ = ["CLOSE_SLOW_CLIENT", "StreamConsumer"]
@@ -39,19 +48,20 @@ CLOSE_SLOW_CLIENT = 4013
 class StreamConsumer(AsyncWebsocketConsumer):
     """Motia's stream protocol over one WebSocket. Route it at ``/`` (see ``motia_django.routing``)."""
 
+    #: No channel-layer channel per socket: the hub delivers (see the module docstring).
+    channel_layer_alias = None
+
     #: Frame type -> handler method name.
     frame_handlers = {"join": "on_join", "leave": "on_leave"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.channel_layer_alias = motia_settings.CHANNEL_LAYER
-        self.subscriptions: dict[str, Subscription] = {}
-        self.group_subs: Counter[tuple[str, str]] = Counter()
-        self.item_subs: Counter[tuple[str, str, str]] = Counter()
-        self.layer_groups: Counter[tuple[str, str]] = Counter()
+        self.subscriptions = SubscriptionTable()
         self.auth_context: Any = None
         self.outbox: Outbox | None = None
         self.closing = False
+        self.held: list[str] | None = None  # frames that arrive while snapshots are read
+        self._lock: asyncio.Lock | None = None  # one snapshot read (join or resync) at a time
         self._producer: tuple[Any, TransportWatch] | None = None
 
     # --- connection -----------------------------------------------------------------------------------------
@@ -73,10 +83,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             logger.warning("The authenticate hook raised; WebSocket connection refused", exc_info=True)
             await self.refuse(401)
             return
-        self.outbox = Outbox(self._write, motia_settings.SEND_QUEUE_LIMIT)
+        self.outbox = Outbox(self._write, motia_settings.SEND_QUEUE_LIMIT, on_error=self._send_failed)
         await self.accept(subprotocol)
         self._producer = watch_transport(self.base_send, self.outbox)
-        self.outbox.start()
 
     async def refuse(self, status: int) -> None:
         """Refuse the upgrade with ``status`` where the server supports it; Daphne always answers 403."""
@@ -97,19 +106,39 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self._leave_all()
 
     async def _write(self, text: str) -> None:
-        await self.send(text_data=text)
+        await self.base_send({"type": "websocket.send", "text": text})
 
-    async def enqueue(self, text: str) -> None:
-        """Queue a frame for the socket; a client too far behind is disconnected (it resyncs on reconnect)."""
+    def push(self, text: str) -> None:
+        """Queue a frame for the socket (on the loop); a client too far behind is cut off and resyncs."""
         if self.closing or self.outbox is None:
             return
-        if self.outbox.put(text):
+        if self.held is not None:
+            if len(self.held) < self.outbox.limit:
+                self.held.append(text)
+                return
+        elif self.outbox.push(text):
             return
-        logger.warning("WebSocket client fell %d frames behind; disconnecting it", self.outbox.queue.maxsize)
+        logger.warning("WebSocket client fell %d frames behind; disconnecting it", self.outbox.limit)
+        self._cut_off(CLOSE_SLOW_CLIENT)
+
+    def _cut_off(self, code: int) -> None:
+        if self.closing:
+            return
         self.closing = True
-        await self.outbox.stop()
+        task = asyncio.get_running_loop().create_task(self._close(code))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    async def _close(self, code: int) -> None:
+        if self.outbox is not None:
+            await self.outbox.stop()
         await self._leave_all()
-        await self.close(code=CLOSE_SLOW_CLIENT)
+        with contextlib.suppress(Exception):  # the transport may be gone already
+            await self.close(code=code)
+
+    def _send_failed(self, exc: BaseException) -> None:
+        logger.info("A frame could not be sent (%r); closing the socket", exc)
+        self._cut_off(1011)
 
     # --- frames from the client -----------------------------------------------------------------------------
 
@@ -135,7 +164,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await getattr(self, handler)(data)
         except FrameError as exc:
             if exc.stream and exc.group_id:  # a frame that names no stream and group is ignored
-                await self.enqueue(error_frame(exc.stream, exc.group_id, exc.code, exc.message))
+                self.push(error_frame(exc.stream, exc.group_id, exc.code, exc.message))
 
     async def on_join(self, data: Any) -> None:
         sub = parse_subscription(data)
@@ -145,9 +174,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             raise FrameError("STREAM_NOT_FOUND", f"stream {sub.stream!r} not found", sub.stream,
                              sub.group_id) from None
         old = self.subscriptions.get(sub.id)
-        if old is not None:
-            await self._unregister(old)
-        if len(self.subscriptions) >= motia_settings.MAX_SUBSCRIPTIONS:
+        if old is None and len(self.subscriptions) >= motia_settings.MAX_SUBSCRIPTIONS:
             raise FrameError("TOO_MANY_SUBSCRIPTIONS",
                              f"at most {motia_settings.MAX_SUBSCRIPTIONS} subscriptions per connection",
                              sub.stream, sub.group_id)
@@ -156,16 +183,35 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("canAccess of stream %r raised; access denied", sub.stream)
             allowed = False
-        if not allowed:
+        if not allowed:  # a refused re-join leaves the existing subscription alone
             raise FrameError("STREAM_ACCESS_DENIED", "Access denied", sub.stream, sub.group_id)
-        await self._register(sub)
-        try:
-            text = await database_sync_to_async(snapshot)(stream, sub)
-        except Exception:
-            logger.exception("Could not read the snapshot of %s/%s", sub.stream, sub.group_id)
-            await self._unregister(sub)
-            raise FrameError("SYNC_FAILED", "Could not read the stream", sub.stream, sub.group_id) from None
-        await self.enqueue(text)
+        if old is not None:
+            await self._unregister(old)
+        await self._synced([(stream, sub)], register=True)
+
+    async def _synced(self, subs: list[tuple[Any, Subscription]], *, register: bool = False) -> None:
+        """Queue a ``sync`` for each of ``subs``; frames arriving meanwhile wait, then follow the syncs
+        (register before reading: docs/protocol.md, "Joining")."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            self.held, texts = [], []
+            try:
+                for stream, sub in subs:
+                    if register:
+                        await self._register(sub)
+                    try:
+                        texts.append(await to_thread(snapshot)(stream, sub))
+                    except Exception:
+                        logger.exception("Could not read the snapshot of %s/%s", sub.stream, sub.group_id)
+                        if register:
+                            await self._unregister(sub)
+                        raise FrameError("SYNC_FAILED", "Could not read the stream", sub.stream,
+                                         sub.group_id) from None
+            finally:
+                held, self.held = self.held, None
+                for text in [*texts, *held]:
+                    self.push(text)
 
     async def on_leave(self, data: Any) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("subscriptionId"), str):
@@ -177,46 +223,45 @@ class StreamConsumer(AsyncWebsocketConsumer):
     # --- subscriptions --------------------------------------------------------------------------------------
 
     async def _register(self, sub: Subscription) -> None:
-        self.subscriptions[sub.id] = sub
-        if sub.item_id is None:
-            self.group_subs[sub.group_key] += 1
-        else:
-            self.item_subs[(*sub.group_key, sub.item_id)] += 1
-        if self.layer_groups[sub.group_key] == 0 and self.channel_layer is not None:
-            await self.channel_layer.group_add(group_name(*sub.group_key), self.channel_name)
-        self.layer_groups[sub.group_key] += 1
+        if self.subscriptions.add(sub):
+            await hub.join(sub.group_key, self)
 
     async def _unregister(self, sub: Subscription) -> None:
-        if self.subscriptions.get(sub.id) is not sub:
-            return
-        del self.subscriptions[sub.id]
-        counter: Counter[Any] = self.group_subs if sub.item_id is None else self.item_subs
-        key: tuple[str, ...] = sub.group_key if sub.item_id is None else (*sub.group_key, sub.item_id)
-        counter[key] -= 1
-        if counter[key] <= 0:
-            del counter[key]
-        self.layer_groups[sub.group_key] -= 1
-        if self.layer_groups[sub.group_key] <= 0:
-            del self.layer_groups[sub.group_key]
-            if self.channel_layer is not None:
-                await self.channel_layer.group_discard(group_name(*sub.group_key), self.channel_name)
+        if self.subscriptions.remove(sub):
+            await hub.leave(sub.group_key, self)
 
     async def _leave_all(self) -> None:
-        groups = list(self.layer_groups)
-        self.subscriptions.clear()
-        self.group_subs.clear()
-        self.item_subs.clear()
-        self.layer_groups.clear()
-        if self.channel_layer is not None:
-            for key in groups:
-                with contextlib.suppress(Exception):
-                    await self.channel_layer.group_discard(group_name(*key), self.channel_name)
+        for key in self.subscriptions.clear():
+            await hub.leave(key, self)
 
-    # --- messages from the broadcaster ----------------------------------------------------------------------
+    # --- from the hub ---------------------------------------------------------------------------------------
 
-    async def motia_change(self, message: dict[str, Any]) -> None:
+    def deliver(self, frame: Frame) -> None:
         """A committed change or a ``send()`` event: to this socket once if any subscription matches."""
-        key = (message["stream"], message["group"])
-        item_id = message.get("id")
-        if key in self.group_subs or (item_id is not None and (*key, item_id) in self.item_subs):
-            await self.enqueue(message["text"])
+        if self.subscriptions.matches(frame.stream, frame.group_id, frame.id):
+            self.push(frame.text)
+
+    def resync(self, keys: Iterable[GroupKey]) -> None:
+        """Send fresh ``sync`` frames for the subscriptions on ``keys``."""
+        subs = self.subscriptions.on(keys)
+        if not subs or self.closing:
+            return
+        streams = []
+        for sub in subs:
+            try:
+                streams.append((registry.get(sub.stream), sub))
+            except StreamNotFound:
+                continue
+        task = asyncio.get_running_loop().create_task(self._resync(streams))
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    async def _resync(self, subs: list[tuple[Any, Subscription]]) -> None:
+        try:
+            await self._synced(subs)
+        except FrameError:  # a snapshot could not be read: the client must not stay behind
+            self._cut_off(1011)
+
+
+#: Tasks of sockets being closed or resynced (kept referenced until they finish).
+_closing: set[asyncio.Task[None]] = set()

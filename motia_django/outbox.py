@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,48 +22,59 @@ logger = logging.getLogger("motia_django.consumer")
 
 
 class Outbox:
-    """A bounded queue of outgoing frames drained, in order, by one writer task.
+    """The frames waiting for one socket, sent in order by a writer task that exists only while some wait.
 
-    ``writable`` is cleared while the transport asks us to pause (Daphne's Twisted transport, see
-    ``watch_transport``), so a stalled client fills this queue instead of the server's memory.
+    ``push`` never blocks: it returns False when ``limit`` frames already wait (the client is too slow). An
+    idle socket holds no task. ``writable`` (Daphne only, see ``watch_transport``) pauses the writer while the
+    transport's buffer is full. ``on_error`` is called if a send fails, so the socket is closed visibly.
     """
 
-    def __init__(self, send: Callable[[str], Awaitable[None]], limit: int) -> None:
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=max(1, limit))
-        self.writable = asyncio.Event()
-        self.writable.set()
+    __slots__ = ("_send", "_task", "frames", "limit", "on_error", "writable")
+
+    def __init__(self, send: Callable[[str], Awaitable[None]], limit: int,
+                 on_error: Callable[[BaseException], None] | None = None) -> None:
+        self.frames: deque[str] = deque()
+        self.limit = max(1, limit)
+        self.writable: asyncio.Event | None = None
+        self.on_error = on_error
         self._send = send
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._run())
-
-    def put(self, text: str) -> bool:
-        """Queue a frame; False when the queue is full (the client is too slow)."""
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
+    def push(self, text: str) -> bool:
+        """Queue a frame (on the socket's loop); False when the queue is full."""
+        if len(self.frames) >= self.limit:
             return False
+        self.frames.append(text)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
         return True
 
-    async def _run(self) -> None:
-        while True:
-            text = await self.queue.get()
-            await self.writable.wait()
-            try:
+    async def _drain(self) -> None:
+        try:
+            while self.frames:
+                text = self.frames.popleft()
+                writable = self.writable
+                if writable is not None and not writable.is_set():
+                    await writable.wait()
                 await self._send(text)
-            except Exception:
-                logger.debug("Sending to a WebSocket failed; stopping its writer", exc_info=True)
-                return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.debug("Sending to a WebSocket failed; stopping its writer", exc_info=True)
+            self.frames.clear()
+            if self.on_error is not None:
+                self.on_error(exc)
+        finally:
+            self._task = None
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Drop what waits and stop the writer."""
+        self.frames.clear()
+        task, self._task = self._task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
-        while not self.queue.empty():
-            self.queue.get_nowait()
+                await task
 
 
 class TransportWatch:
@@ -125,6 +137,8 @@ def watch_transport(send: Any, outbox: Outbox) -> tuple[Any, TransportWatch] | N
     consumer = _twisted_consumer(_daphne_protocol(send))
     if consumer is None:
         return None
+    outbox.writable = asyncio.Event()
+    outbox.writable.set()
     watch = TransportWatch(outbox.writable)
     try:
         consumer.registerProducer(watch, True)

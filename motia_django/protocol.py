@@ -7,6 +7,7 @@ these follow are in docs/protocol.md; the consumer (``motia_django.consumer``) a
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,10 @@ from motia_django.core import now_ms, validate_key
 from motia_django.exceptions import FrameError, StreamValidationError
 from motia_django.stream import Stream
 
-__all__ = ["ABSENT_ITEM_MARGIN_MS", "Subscription", "error_frame", "frame_names", "parse_subscription", "snapshot"]
+__all__ = [
+    "ABSENT_ITEM_MARGIN_MS", "Subscription", "SubscriptionTable", "error_frame", "frame_names", "parse_subscription",
+    "snapshot",
+]
 
 #: An item sync for a missing item is stamped this much before now, so that a create stamped just before the
 #: snapshot but committed just after it is not dropped by the client (which drops timestamps <= the sync's).
@@ -49,6 +53,69 @@ class Subscription:
         if self.item_id is not None:
             data["id"] = self.item_id
         return data
+
+
+class SubscriptionTable:
+    """One socket's subscriptions by id, with the counts that make matching a change two set lookups."""
+
+    __slots__ = ("by_id", "groups", "items", "keys")
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Subscription] = {}
+        self.groups: Counter[tuple[str, str]] = Counter()  # group subscriptions per (stream, group)
+        self.items: Counter[tuple[str, str, str]] = Counter()  # item subscriptions per (stream, group, id)
+        self.keys: Counter[tuple[str, str]] = Counter()  # all subscriptions per (stream, group)
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def get(self, sub_id: str) -> Subscription | None:
+        return self.by_id.get(sub_id)
+
+    def add(self, sub: Subscription) -> bool:
+        """Add ``sub``; True when it is the socket's first subscription on its (stream, group)."""
+        self.by_id[sub.id] = sub
+        if sub.item_id is None:
+            self.groups[sub.group_key] += 1
+        else:
+            self.items[(*sub.group_key, sub.item_id)] += 1
+        self.keys[sub.group_key] += 1
+        return self.keys[sub.group_key] == 1
+
+    def remove(self, sub: Subscription) -> bool:
+        """Remove ``sub`` (if it is the one held); True when it was the last on its (stream, group)."""
+        if self.by_id.get(sub.id) is not sub:
+            return False
+        del self.by_id[sub.id]
+        counter: Counter[Any] = self.groups if sub.item_id is None else self.items
+        key: tuple[str, ...] = sub.group_key if sub.item_id is None else (*sub.group_key, sub.item_id)
+        counter[key] -= 1
+        if counter[key] <= 0:
+            del counter[key]
+        self.keys[sub.group_key] -= 1
+        if self.keys[sub.group_key] <= 0:
+            del self.keys[sub.group_key]
+            return True
+        return False
+
+    def matches(self, stream: str, group_id: str, item_id: str | None) -> bool:
+        """Does a change of (stream, group, item) concern this socket? (Once, however many subscriptions.)"""
+        key = (stream, group_id)
+        return key in self.groups or (item_id is not None and (stream, group_id, item_id) in self.items)
+
+    def on(self, keys: Any) -> list[Subscription]:
+        """The subscriptions on any of the (stream, group) ``keys``."""
+        wanted = set(keys)
+        return [sub for sub in self.by_id.values() if sub.group_key in wanted]
+
+    def clear(self) -> list[tuple[str, str]]:
+        """Forget everything; returns the (stream, group) keys that were held."""
+        keys = list(self.keys)
+        self.by_id.clear()
+        self.groups.clear()
+        self.items.clear()
+        self.keys.clear()
+        return keys
 
 
 def _key(data: dict[str, Any], name: str, what: str, stream: str | None, group: str | None) -> str:

@@ -39,8 +39,11 @@ def write(server: Any, op: str, **body: Any) -> Any:
 
 
 def reset_layers() -> None:
-    """Fresh channel layers (the in-memory one keeps groups across tests otherwise)."""
+    """Fresh channel layers and an empty hub (the in-memory layer and the hub outlive a test otherwise)."""
+    from motia_django.hub import hub
+
     channel_layers.backends.clear()
+    hub.sockets.clear()
 
 
 def close_thread_connections() -> None:
@@ -76,9 +79,14 @@ class Client(StreamCommunicator):
         return await self.receive_frame(TIMEOUT)
 
     async def fence(self, stream: str, group: str, id: str | None = None) -> None:
-        """Send a ``fence`` event and expect it as the very next frame: nothing else arrived before it."""
-        channel = {"groupId": group, **({"id": id} if id else {})}
+        """Prove that every frame sent so far was handled and nothing else arrived: a join of an unknown stream
+        must be answered next (client frames are handled in order), then a ``fence`` event must follow."""
         token = uuid.uuid4().hex
+        await self.send_json_to({"type": "join", "data": {"streamName": "fence", "groupId": token,
+                                                          "subscriptionId": token}})
+        frame = await self.next()
+        assert frame["event"]["event"]["data"]["code"] == "STREAM_NOT_FOUND" and frame["groupId"] == token, frame
+        channel = {"groupId": group, **({"id": id} if id else {})}
         await streams[stream].asend(channel, {"type": "fence", "data": {"token": token}})
         assert await self.expect_event("fence") == {"type": "fence", "data": {"token": token}}
 

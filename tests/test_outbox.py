@@ -10,11 +10,10 @@ from motia_django.outbox import Outbox
 async def test_outbox_keeps_order_and_bounds_memory():
     sent: list[str] = []
     outbox = Outbox(lambda text: _append(sent, text), limit=2)
-    outbox.writable.clear()  # the transport asked us to pause
-    outbox.start()
-    assert outbox.put("a") and outbox.put("b")
-    await asyncio.sleep(0)
-    assert outbox.put("c") and not outbox.put("d") and not outbox.put("e")
+    outbox.writable = asyncio.Event()  # the transport asked us to pause
+    assert outbox.push("a") and outbox.push("b")
+    await asyncio.sleep(0)  # the writer took "a" and waits for the transport
+    assert outbox.push("c") and not outbox.push("d") and not outbox.push("e")
     outbox.writable.set()
     while len(sent) < 3:
         await asyncio.sleep(0)
@@ -24,3 +23,18 @@ async def test_outbox_keeps_order_and_bounds_memory():
 
 async def _append(sent: list[str], text: str) -> None:
     sent.append(text)
+
+
+async def test_an_idle_outbox_holds_no_task_and_a_failed_send_is_reported():
+    failures: list[BaseException] = []
+
+    async def broken(text: str) -> None:
+        raise ConnectionResetError("gone")
+
+    outbox = Outbox(broken, limit=5, on_error=failures.append)
+    assert outbox._task is None
+    outbox.push("a")
+    outbox.push("b")
+    await asyncio.sleep(0)
+    assert [type(e) for e in failures] == [ConnectionResetError]
+    assert outbox._task is None and not outbox.frames
