@@ -68,6 +68,7 @@ def recycle(connection: Any) -> None:
     request threads, which are thrown away)."""
     if connection.connection is None:
         return
+    connection.queries_log.clear()  # DEBUG's query log: no request ends here to reset it
     if connection.settings_dict.get("CONN_MAX_AGE"):
         connection.close_if_unusable_or_obsolete()
     elif connection.get_autocommit() != connection.settings_dict["AUTOCOMMIT"]:

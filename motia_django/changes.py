@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import Signal
 
-from motia_django.core import encode
+from motia_django.core import encode_frame
 
 __all__ = ["Change", "item_change", "publish", "stream_changed"]
 
@@ -53,7 +53,7 @@ class Change:
     @cached_property
     def text(self) -> str:
         """The frame encoded once, shared by every socket that receives it."""
-        return encode(self.frame())
+        return encode_frame(self.frame())
 
 
 def item_change(kind: str, stream: str, group_id: str, item_id: str, item: dict[str, Any], timestamp: int) -> Change:

@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "EVENTS_IN_PROCESS": None,  # None: True when the channel layer is the in-memory one
     "WORKER_CONCURRENCY": 10,  # events one worker process runs at once
     "WORKER_POLL_SECONDS": 5.0,  # how often a worker looks for due retries and events no wake-up announced
+    # API steps: the middleware they run through on motia_django.asgi's handler (None: the async-native part of
+    # MIDDLEWARE; sync-only middleware costs a thread hop per request).
+    "API_MIDDLEWARE": None,
     # API steps: Access-Control-Allow-Origin sent on every step response and preflight ("*" as Motia does);
     # None sends no CORS headers (use django-cors-headers for per-origin rules).
     "API_CORS_ORIGIN": "*",

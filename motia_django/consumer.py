@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -24,6 +23,7 @@ from motia_django.auth import authenticate, can_join, offered_token, session_use
 from motia_django.bridge import to_thread
 from motia_django.broadcast import attach_loop
 from motia_django.conf import motia_settings
+from motia_django.core import decode
 from motia_django.exceptions import AuthenticationRefused, FrameError, StreamNotFound
 from motia_django.hub import Frame, GroupKey, hub
 from motia_django.outbox import Outbox, TransportWatch, unwatch_transport, watch_transport
@@ -150,7 +150,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             logger.info("Ignored a WebSocket frame larger than MAX_FRAME_BYTES (%d bytes)", limit)
             return
         try:
-            frame = json.loads(text_data)
+            frame = decode(text_data)
         except ValueError:
             return
         if not isinstance(frame, dict):

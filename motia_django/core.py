@@ -2,7 +2,7 @@
 
 - The clock and the one timestamp rule (docs/protocol.md, "Timestamps"): a write's timestamp is
   ``max(now, previous + 1)``, so a client never drops the second of two writes made in one millisecond.
-- The one JSON encoding of stored data and frames.
+- JSON: the encoding that proves a write is JSON, the fast encoding of frames, strict decoding.
 - Group and item ids: what is accepted, and the columns' limits.
 - The item shape clients see, and trace ids.
 """
@@ -14,12 +14,16 @@ import uuid
 from time import time_ns
 from typing import Any
 
+import orjson
+
 from motia_django.exceptions import StreamValidationError
 
 __all__ = [
     "MAX_KEY_LENGTH",
     "MAX_STREAM_NAME_LENGTH",
+    "decode",
     "encode",
+    "encode_frame",
     "make_item",
     "new_trace_id",
     "next_timestamp",
@@ -44,8 +48,20 @@ def next_timestamp(previous: int | None) -> int:
 
 
 def encode(data: Any) -> str:
-    """The one JSON encoding of a write or a frame; raises ``TypeError``/``ValueError`` if it is not JSON."""
+    """The JSON of a write, and the proof that it is JSON: raises ``TypeError``/``ValueError`` for what JSON
+    cannot hold, NaN and infinities included (which orjson would quietly turn into null)."""
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def encode_frame(frame: Any) -> str:
+    """A frame for the wire (orjson: its data was proven JSON when it was written)."""
+    return orjson.dumps(frame, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def decode(text: str | bytes) -> Any:
+    """Parse JSON strictly: no NaN or infinities, no unpaired surrogates, nesting at most 1024 deep. Raises
+    ``ValueError``."""
+    return orjson.loads(text)
 
 
 def validate_key(label: str, value: Any, *, stream: str = "") -> str:

@@ -1,7 +1,9 @@
 """Schemas: a JSON Schema dict, a pydantic model class, or ``Model.model_json_schema()`` output.
 
 Each compiles once, at registry build time, into a ``Schema`` whose ``validate()`` returns the data to store or
-raises ``StreamValidationError`` listing every problem (path and message), so a 400 can show them all.
+raises ``StreamValidationError`` listing every problem (path and message), so a 400 can show them all. A JSON
+Schema is checked by ``jsonschema-rs`` (compiled) first; only data it rejects goes through ``jsonschema``, whose
+messages the errors keep.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import jsonschema
 import jsonschema.validators
+import jsonschema_rs
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
@@ -60,8 +63,18 @@ class JSONSchema(Schema):
             ) from None
         self.json_schema = schema
         self._validator = cls(schema)
+        try:  # the compiled fast path; jsonschema below stays the judge of failures and their messages
+            self._fast: Any = jsonschema_rs.validator_for(schema, validate_formats=False)
+        except Exception:
+            self._fast = None
 
     def validate(self, data: Any, *, label: str = "data") -> Any:
+        if self._fast is not None:
+            try:
+                if self._fast.is_valid(data):
+                    return data
+            except Exception:  # not JSON-like (e.g. a set): let jsonschema say what is wrong
+                pass
         errors = [{"path": _error_path(e), "message": e.message} for e in self._validator.iter_errors(data)]
         if errors:
             errors.sort(key=lambda e: e["path"])

@@ -13,7 +13,6 @@ timestamp and whether a write created the item, which is what the broadcaster ne
 from __future__ import annotations
 
 import abc
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from motia_django.core import next_timestamp, now_ms
+from motia_django.core import decode, next_timestamp, now_ms
 from motia_django.models import StreamItem
 
 __all__ = ["Backend", "CustomBackend", "DatabaseBackend", "StateStream", "StoredItem"]
@@ -136,7 +135,7 @@ class DatabaseBackend(Backend):
                 row = cursor.fetchone()
             if row is None:
                 return None
-            data = json.loads(row[0]) if isinstance(row[0], str | bytes) else row[0]
+            data = decode(row[0]) if isinstance(row[0], str | bytes) else row[0]
             return StoredItem(data, next_timestamp(row[1]))
         with transaction.atomic(using=connection.alias):
             found = (

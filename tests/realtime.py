@@ -78,14 +78,20 @@ class Client(StreamCommunicator):
     async def next(self) -> dict[str, Any]:
         return await self.receive_frame(TIMEOUT)
 
-    async def fence(self, stream: str, group: str, id: str | None = None) -> None:
-        """Prove that every frame sent so far was handled and nothing else arrived: a join of an unknown stream
-        must be answered next (client frames are handled in order), then a ``fence`` event must follow."""
+    async def handled(self) -> None:
+        """Wait until the server has handled every frame sent so far (they are handled in order): a join of an
+        unknown stream must be answered next."""
         token = uuid.uuid4().hex
         await self.send_json_to({"type": "join", "data": {"streamName": "fence", "groupId": token,
                                                           "subscriptionId": token}})
         frame = await self.next()
         assert frame["event"]["event"]["data"]["code"] == "STREAM_NOT_FOUND" and frame["groupId"] == token, frame
+
+    async def fence(self, stream: str, group: str, id: str | None = None) -> None:
+        """Prove that every frame sent so far was handled and nothing else arrived (``handled``), then that a
+        ``fence`` event sent now is the very next frame."""
+        await self.handled()
+        token = uuid.uuid4().hex
         channel = {"groupId": group, **({"id": id} if id else {})}
         await streams[stream].asend(channel, {"type": "fence", "data": {"token": token}})
         assert await self.expect_event("fence") == {"type": "fence", "data": {"token": token}}
