@@ -20,21 +20,29 @@ import contextvars
 import functools
 import os
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import AsyncToSync, SyncToAsync, sync_to_async
 from django.apps import apps
 from django.db import connections, router
 
-__all__ = ["asyncify", "close_connections", "dual", "in_async_context", "recycle", "to_thread"]
+__all__ = [
+    "asyncify", "barrier", "close_connections", "db_call", "db_executor", "dual", "in_async_context", "recycle",
+    "sync_caller_above", "to_thread",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
+
+#: Awaited before each database call from async code: a step's pipelined writes (``motia_django.writes``) must
+#: be committed before the step reads, emits or touches its state.
+barrier: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("motia_db_barrier", default=None)
 
 
 def in_async_context() -> bool:
@@ -52,7 +60,8 @@ def _db_threads() -> int:
     return 1 if connections[alias].vendor == "sqlite" else 8
 
 
-def _db_executor() -> ThreadPoolExecutor:
+def db_executor() -> ThreadPoolExecutor:
+    """The ``motia-db`` threads (1 on SQLite, which takes one writer at a time; 8 otherwise)."""
     global _executor
     if _executor is None:
         with _executor_lock:
@@ -92,16 +101,29 @@ def _in_db_thread(loop: asyncio.AbstractEventLoop, fn: Callable[..., T], args: A
             recycle(connection)
 
 
-async def _call_in_db_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """One hop: ``run_in_executor`` with the caller's context (about half the CPU of ``sync_to_async``)."""
+def db_call(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """``fn(*args)`` in a ``motia-db`` thread, from the loop: one hop, with the caller's context (about half
+    the CPU of ``sync_to_async``). No barrier: the writer of ``motia_django.writes`` uses it for its batches."""
     loop = asyncio.get_running_loop()
-    call = functools.partial(contextvars.copy_context().run, _in_db_thread, loop, fn, args, kwargs)
-    return await loop.run_in_executor(_db_executor(), call)
+    call = functools.partial(contextvars.copy_context().run, _in_db_thread, loop, fn, args, {})
+    return loop.run_in_executor(db_executor(), call)
+
+
+async def _call_in_db_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    wait_for = barrier.get()
+    if wait_for is not None:
+        await wait_for()
+    return await db_call(functools.partial(fn, **kwargs) if kwargs else fn, *args)
+
+
+def sync_caller_above() -> bool:
+    """True under ``async_to_sync``: a sync caller (its thread, maybe its transaction) waits for us."""
+    return getattr(AsyncToSync.executors, "current", None) is not None
 
 
 def to_thread(fn: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
     """``fn`` as a coroutine function running in a thread: the sync caller's, else a ``motia-db`` thread."""
-    if getattr(AsyncToSync.executors, "current", None) is not None:
+    if sync_caller_above():
         return sync_to_async(fn)  # a sync caller above us (its thread, its transaction)
     return functools.partial(_call_in_db_thread, fn)
 
@@ -117,13 +139,15 @@ def asyncify(fn: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
     return twin
 
 
-def dual(fn: Callable[P, T]) -> Callable[P, T]:
-    """``fn``, made to return an awaitable when called from async code and its result otherwise."""
+def dual(fn: Callable[P, T], afn: Callable[P, Awaitable[T]] | None = None) -> Callable[P, T]:
+    """``fn``, made to return an awaitable when called from async code (``afn``'s, by default ``fn`` in a
+    thread) and its result otherwise."""
+    run_async: Callable[P, Awaitable[T]] = afn if afn is not None else asyncify(fn)
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         if in_async_context():
-            return to_thread(fn)(*args, **kwargs)  # type: ignore[return-value]  # awaitable in async code
+            return run_async(*args, **kwargs)  # type: ignore[return-value]  # awaitable in async code
         return fn(*args, **kwargs)
 
     wrapper.__name__ = fn.__name__.lstrip("_")

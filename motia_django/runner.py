@@ -23,6 +23,7 @@ from motia_django.event_queue import claim_events, default_worker_id, finish_eve
 from motia_django.exceptions import StreamValidationError
 from motia_django.models import Event
 from motia_django.steps import step_registry
+from motia_django.writes import write_scope
 
 __all__ = ["EventRunner", "run_pending"]
 
@@ -134,7 +135,8 @@ class EventRunner:
         assert handler is not None  # event steps always have one
         try:
             if step.is_async:
-                await handler(data, context)
+                async with write_scope():  # the step's writes are committed before it counts as done
+                    await handler(data, context)
             else:
                 await sync_to_async(handler, thread_sensitive=not self.background)(data, context)
         except Exception as exc:

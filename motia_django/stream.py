@@ -2,21 +2,25 @@
 
 Each method is plain in sync code and awaitable in async code (``motia_django.bridge.dual``); ``aget``,
 ``aset``, ... are always awaitable. Every write is validated first, then stored (``motia_django.storage``),
-then published on commit (``motia_django.changes``).
+then published on commit (``motia_django.changes``). In async code a write to the database is validated on
+the loop and queued on the database's writer (``motia_django.writes``: group commit, pipelining in steps,
+coalescing of one item's writes).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from motia_django.bridge import asyncify, dual
+from motia_django.bridge import asyncify, dual, sync_caller_above, to_thread
 from motia_django.changes import Change, item_change, publish
 from motia_django.core import encode, make_item, now_ms, validate_key
 from motia_django.exceptions import StreamValidationError
 from motia_django.ops import apply_ops
 from motia_django.schema import Schema
 from motia_django.storage import Backend, StoredItem
+from motia_django.writes import Write, submit
 
 __all__ = ["Stream"]
 
@@ -78,26 +82,37 @@ class Stream:
         stored = self.backend.get(self.name, group_id, id)
         return None if stored is None else self.item(id, stored.data)
 
-    def _set(self, group_id: str, id: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Replace (or create) the item; returns it with ``id`` and the ``__motia`` reference."""
+    def _checked(self, group_id: str, id: str, data: Any) -> tuple[dict[str, Any], str]:
+        """Validated data to store, and its JSON."""
         self._keys(group_id, id)
         data = self.validate(data)
         try:
-            encoded = encode(data)
+            return data, encode(data)
         except (TypeError, ValueError) as exc:
             raise StreamValidationError(f"data is not JSON: {exc}", stream=self.name) from None
+
+    def _store(self, group_id: str, id: str, data: dict[str, Any], encoded: str) -> StoredItem:
         stored = self.backend.set(self.name, group_id, id, data, encoded)
         self._publish("create" if stored.created else "update", group_id, id, stored)
-        return {**self.item(id, stored.data), "__motia": self.reference(group_id, id)}
+        return stored
+
+    def _set(self, group_id: str, id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Replace (or create) the item; returns it with ``id`` and the ``__motia`` reference."""
+        data, encoded = self._checked(group_id, id, data)
+        self._store(group_id, id, data, encoded)
+        return {**self.item(id, data), "__motia": self.reference(group_id, id)}
+
+    def _remove(self, group_id: str, id: str) -> StoredItem | None:
+        stored = self.backend.delete(self.name, group_id, id)
+        if stored is not None:
+            self._publish("delete", group_id, id, stored)
+        return stored
 
     def _delete(self, group_id: str, id: str) -> dict[str, Any] | None:
         """Delete the item; returns what was deleted, or None (and broadcasts nothing) if it did not exist."""
         self._keys(group_id, id)
-        stored = self.backend.delete(self.name, group_id, id)
-        if stored is None:
-            return None
-        self._publish("delete", group_id, id, stored)
-        return self.item(id, stored.data)
+        stored = self._remove(group_id, id)
+        return None if stored is None else self.item(id, stored.data)
 
     def _get_group(self, group_id: str) -> list[dict[str, Any]]:
         """The group's items, in creation order."""
@@ -107,10 +122,7 @@ class Stream:
     def _list_groups(self) -> list[str]:
         return self.backend.list_groups(self.name)
 
-    def _update(self, group_id: str, id: str, ops: Any) -> dict[str, Any]:
-        """Apply ``ops`` atomically (see ``motia_django.ops``); a missing item is created from ``{}``."""
-        self._keys(group_id, id)
-
+    def _apply(self, group_id: str, id: str, ops: Any) -> StoredItem:
         def change(current: dict[str, Any] | None) -> dict[str, Any]:
             try:
                 new = apply_ops(current, ops)
@@ -120,10 +132,15 @@ class Stream:
 
         stored = self.backend.update(self.name, group_id, id, change)
         self._publish("create" if stored.created else "update", group_id, id, stored)
+        return stored
+
+    def _update(self, group_id: str, id: str, ops: Any) -> dict[str, Any]:
+        """Apply ``ops`` atomically (see ``motia_django.ops``); a missing item is created from ``{}``."""
+        self._keys(group_id, id)
+        stored = self._apply(group_id, id, ops)
         return {**self.item(id, stored.data), "__motia": self.reference(group_id, id)}
 
-    def _send(self, channel: dict[str, Any], event: dict[str, Any]) -> None:
-        """Send an ephemeral event to the group's (or, with ``id``, the item's) subscribers; nothing stored."""
+    def _event(self, channel: dict[str, Any], event: dict[str, Any]) -> Change:
         if not isinstance(channel, dict):
             raise StreamValidationError("channel must be an object with groupId (and optional id)", stream=self.name)
         group_id = channel.get("groupId", channel.get("group_id"))
@@ -141,21 +158,67 @@ class Stream:
         except (TypeError, ValueError) as exc:
             raise StreamValidationError(f"event data is not JSON: {exc}", stream=self.name) from None
         body = {"type": event["type"], "data": event["data"]}
-        publish(Change(self.name, group_id, id, {"type": "event", "event": body}, now_ms()),
-                using=self.backend.db_alias())
+        return Change(self.name, group_id, id, {"type": "event", "event": body}, now_ms())
+
+    def _send(self, channel: dict[str, Any], event: dict[str, Any]) -> None:
+        """Send an ephemeral event to the group's (or, with ``id``, the item's) subscribers; nothing stored."""
+        publish(self._event(channel, event), using=self.backend.db_alias())
+
+    # --- the async bodies: database writes go through the writer (motia_django.writes) -----------------------
+
+    def _queue(self) -> str | None:
+        """The database whose writer takes this stream's writes, or None (custom storage, or a sync caller
+        above us, whose thread and transaction the write must join)."""
+        return None if sync_caller_above() else self.backend.db_alias()
+
+    async def _aset(self, group_id: str, id: str, data: dict[str, Any]) -> dict[str, Any]:
+        alias = self._queue()
+        if alias is None:
+            return await to_thread(self._set)(group_id, id, data)
+        data, encoded = self._checked(group_id, id, data)
+        write = Write(functools.partial(self._store, group_id, id, data, encoded), (self.name, group_id, id),
+                      coalesce=True)
+        await submit(alias, write, wait=False)
+        return {**self.item(id, data), "__motia": self.reference(group_id, id)}
+
+    async def _aupdate(self, group_id: str, id: str, ops: Any) -> dict[str, Any]:
+        alias = self._queue()
+        if alias is None:
+            return await to_thread(self._update)(group_id, id, ops)
+        self._keys(group_id, id)
+        write = Write(functools.partial(self._apply, group_id, id, ops), (self.name, group_id, id))
+        stored = await submit(alias, write)
+        return {**self.item(id, stored.data), "__motia": self.reference(group_id, id)}
+
+    async def _adelete(self, group_id: str, id: str) -> dict[str, Any] | None:
+        alias = self._queue()
+        if alias is None:
+            return await to_thread(self._delete)(group_id, id)
+        self._keys(group_id, id)
+        write = Write(functools.partial(self._remove, group_id, id), (self.name, group_id, id))
+        stored = await submit(alias, write)
+        return None if stored is None else self.item(id, stored.data)
+
+    async def _asend(self, channel: dict[str, Any], event: dict[str, Any]) -> None:
+        alias = self._queue()
+        if alias is None:
+            return await to_thread(self._send)(channel, event)
+        change = self._event(channel, event)
+        await submit(alias, Write(functools.partial(publish, change, using=alias)), wait=False)
+        return None
 
     get = dual(_get)
-    set = dual(_set)
-    delete = dual(_delete)
+    set = dual(_set, _aset)
+    delete = dual(_delete, _adelete)
     get_group = getGroup = dual(_get_group)
     list_groups = listGroups = dual(_list_groups)
-    update = dual(_update)
-    send = dual(_send)
+    update = dual(_update, _aupdate)
+    send = dual(_send, _asend)
 
     aget = asyncify(_get)
-    aset = asyncify(_set)
-    adelete = asyncify(_delete)
+    aset = _aset
+    adelete = _adelete
     aget_group = asyncify(_get_group)
     alist_groups = asyncify(_list_groups)
-    aupdate = asyncify(_update)
-    asend = asyncify(_send)
+    aupdate = _aupdate
+    asend = _asend

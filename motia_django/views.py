@@ -36,6 +36,7 @@ from motia_django.core import new_trace_id
 from motia_django.exceptions import StreamValidationError
 from motia_django.openapi import StepAutoSchema
 from motia_django.steps import Step
+from motia_django.writes import write_scope
 
 __all__ = ["AsyncStepView", "InvalidBody", "StepView", "exception_handler"]
 
@@ -258,7 +259,8 @@ class AsyncStepView(StepView):
         if isinstance(response, Deferred):
             assert step.handler is not None
             try:
-                result = self.build_response(step, await step.handler(response.req, self.flow_context))
+                async with write_scope():  # the step's writes are committed before it answers
+                    result = self.build_response(step, await step.handler(response.req, self.flow_context))
             except Exception as exc:
                 result = self.handle_exception(exc)
             response = self.finalize_response(self.request, result, *args, **kwargs)

@@ -1,0 +1,168 @@
+"""Stream writes from async code: group commit, pipelining inside steps, and coalescing of one item's writes.
+
+An awaited write (``await streams.chatMessage.set(...)``) is validated on the loop and queued on its database's
+``Writer``. The writer runs in a database thread and commits every write waiting at that moment in one
+transaction (group commit), each still with its own result, its own error and its own broadcast after the
+commit. So concurrent writes share a commit instead of queueing for one each (SQLite takes one writer at a
+time).
+
+Inside a step (``write_scope()``: the async API step views and the event runner open one) a ``set`` or ``send``
+does not wait for its commit: the step goes on while the writer works, and the scope waits for all of them
+when the step ends (an API step answers only then; a failed write fails the step). Any other database call of
+the step (a read, ``emit``, ``context.state``) first waits for the step's earlier writes, so a step reads its
+own writes and an event it emits never runs before them.
+
+Coalescing: a ``set`` of an item whose earlier ``set`` is still queued (not yet running) replaces that queued
+state: an intermediate state is skipped only when a newer one supersedes it, and the last state is always
+written and broadcast. A token stream (200 writes of a growing text) costs a few commits, not 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
+from typing import Any
+
+from django.db import transaction
+
+from motia_django.bridge import barrier, db_call
+
+__all__ = ["Write", "WriteScope", "Writer", "submit", "write_scope"]
+
+ItemKey = tuple[str, str, str]
+
+
+class Write:
+    """One queued write: ``run()`` does it in the database thread (inside the batch's transaction)."""
+
+    __slots__ = ("coalesce", "future", "key", "run")
+
+    def __init__(self, run: Callable[[], Any], key: ItemKey | None = None, *, coalesce: bool = False) -> None:
+        self.run, self.key, self.coalesce = run, key, coalesce
+        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+
+class Writer:
+    """The write queue of one database: one batch at a time, in order."""
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self.queue: deque[Write] = deque()
+        self.queued: dict[ItemKey, Write] = {}  # the last queued write per item, while it may still be replaced
+        self.busy = False
+
+    def submit(self, write: Write) -> asyncio.Future[Any]:
+        """Queue ``write`` (on the loop); returns the future of the write that will carry it."""
+        if write.key is not None:
+            earlier = self.queued.get(write.key)
+            if earlier is not None and earlier.coalesce and write.coalesce:
+                earlier.run = write.run  # the newer state supersedes the queued one
+                return earlier.future
+            self.queued[write.key] = write
+        self.queue.append(write)
+        if not self.busy:
+            self._start()
+        return write.future
+
+    def _start(self) -> None:
+        batch = list(self.queue)
+        self.queue.clear()
+        self.queued.clear()
+        self.busy = True
+        done = db_call(self._run, batch)
+        done.add_done_callback(lambda future: self._finish(batch, future))
+
+    def _run(self, batch: list[Write]) -> list[tuple[bool, Any]]:
+        """In the database thread: all of ``batch`` in one transaction; if anything fails, each on its own."""
+        try:
+            with transaction.atomic(using=self.alias):
+                return [(True, write.run()) for write in batch]
+        except Exception:
+            if len(batch) == 1:
+                raise
+        outcomes: list[tuple[bool, Any]] = []
+        for write in batch:
+            try:
+                with transaction.atomic(using=self.alias):
+                    outcomes.append((True, write.run()))
+            except Exception as exc:
+                outcomes.append((False, exc))
+        return outcomes
+
+    def _finish(self, batch: list[Write], done: asyncio.Future[list[tuple[bool, Any]]]) -> None:
+        self.busy = False
+        try:
+            outcomes = done.result()
+        except BaseException as exc:  # the single write of the batch failed
+            outcomes = [(False, exc)] * len(batch)
+        for write, (ok, value) in zip(batch, outcomes, strict=True):
+            if write.future.done():
+                continue
+            if ok:
+                write.future.set_result(value)
+            else:
+                write.future.set_exception(value)
+        if self.queue:
+            self._start()
+
+
+_writers: dict[str, Writer] = {}
+
+
+def writer(alias: str) -> Writer:
+    found = _writers.get(alias)
+    if found is None:
+        found = _writers[alias] = Writer(alias)
+    return found
+
+
+class WriteScope:
+    """The writes a step has queued and not yet seen committed."""
+
+    def __init__(self) -> None:
+        self.pending: list[asyncio.Future[Any]] = []
+
+    def add(self, future: asyncio.Future[Any]) -> None:
+        self.pending.append(future)
+
+    async def flush(self) -> None:
+        """Wait until every write queued so far is committed; raise the first that failed."""
+        while self.pending:
+            pending, self.pending = self.pending, []
+            results = await asyncio.gather(*pending, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    self.pending.clear()
+                    raise result
+
+
+_scope: ContextVar[WriteScope | None] = ContextVar("motia_write_scope", default=None)
+
+
+@contextlib.asynccontextmanager
+async def write_scope() -> AsyncIterator[WriteScope]:
+    """Pipeline the stream writes made inside (a step's body); on exit, wait for all of them."""
+    scope = WriteScope()
+    token, barrier_token = _scope.set(scope), barrier.set(scope.flush)
+    try:
+        yield scope
+        await scope.flush()
+    finally:
+        barrier.reset(barrier_token)
+        _scope.reset(token)
+
+
+async def submit(alias: str, write: Write, *, wait: bool = True) -> Any:
+    """Queue ``write`` on the database ``alias``. Outside a step scope, or with ``wait``, wait for its commit and
+    return its result; inside a scope with ``wait=False``, return None at once (the scope waits for it)."""
+    future = writer(alias).submit(write)
+    scope = _scope.get()
+    if scope is not None and not wait:
+        scope.add(future)
+        return None
+    if scope is not None:
+        await scope.flush()  # earlier pipelined writes first: their errors belong to them
+    return await asyncio.shield(future)
