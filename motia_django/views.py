@@ -18,16 +18,19 @@ import logging
 import traceback
 from typing import Any
 
+import orjson
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.http.response import HttpResponseBase
 from django.template.response import SimpleTemplateResponse
+from rest_framework import renderers
 from rest_framework import views as drf_views
 from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils import encoders
 from rest_framework.views import APIView
 
 from motia_django.conf import motia_settings
@@ -38,9 +41,25 @@ from motia_django.openapi import StepAutoSchema
 from motia_django.steps import Step
 from motia_django.writes import write_scope
 
-__all__ = ["AsyncStepView", "InvalidBody", "StepView", "exception_handler"]
+__all__ = ["AsyncStepView", "InvalidBody", "JSONRenderer", "StepView", "exception_handler"]
 
 log = logging.getLogger("motia_django.api")
+
+_drf_default = encoders.JSONEncoder().default  # Decimal, datetime, lazy strings... as DRF writes them
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def dump_json(data: Any) -> bytes:
+    """A response body (orjson, with DRF's encoding of what JSON has no type for)."""
+    return orjson.dumps(data, default=_drf_default, option=_JSON_OPTIONS)
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    """DRF's JSON renderer on orjson: API steps answer JSON, as Motia's do."""
+
+    def render(self, data: Any, accepted_media_type: str | None = None,
+               renderer_context: Any = None) -> bytes:
+        return b"" if data is None else dump_json(data)
 
 
 class InvalidBody(APIException):
@@ -98,6 +117,7 @@ class StepView(APIView):
 
     steps: dict[str, Step] = {}
     schema = StepAutoSchema()
+    renderer_classes = [JSONRenderer]
 
     step: Step | None = None
     trace_id: str = ""
@@ -122,6 +142,11 @@ class StepView(APIView):
 
     def get_exception_handler(self) -> Any:
         return exception_handler
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[Any, str]:
+        """JSON, whatever ``Accept`` says (as Motia answers)."""
+        renderer = self.get_renderers()[0]
+        return renderer, renderer.media_type
 
     # --- CORS ----------------------------------------------------------------------------------------------
 
@@ -204,7 +229,11 @@ class StepView(APIView):
             default = "text/plain; charset=utf-8" if isinstance(body, str) else "application/octet-stream"
             response: HttpResponseBase = HttpResponse(body, status=status, content_type=content_type or default)
         else:
-            response = Response(body, status=status)  # rendered once, in ``render`` (not JSON: a 500 there)
+            try:  # rendered here, once
+                content = b"" if body is None else dump_json(body)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"API step {step.name!r} returned a body that is not JSON: {exc}") from exc
+            response = HttpResponse(content, status=status, content_type="application/json")
         for key, value in headers.items():
             if key.lower() != "content-type" or not isinstance(response, HttpResponse):
                 response[key] = value

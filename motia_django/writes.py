@@ -77,12 +77,13 @@ class Writer:
 
     def _run(self, batch: list[Write]) -> list[tuple[bool, Any]]:
         """In the database thread: all of ``batch`` in one transaction; if anything fails, each on its own."""
+        if len(batch) == 1:  # one write needs no transaction of its own: its statement is atomic
+            return [(True, batch[0].run())]
         try:
             with transaction.atomic(using=self.alias):
                 return [(True, write.run()) for write in batch]
         except Exception:
-            if len(batch) == 1:
-                raise
+            pass  # one of them failed: find out which
         outcomes: list[tuple[bool, Any]] = []
         for write in batch:
             try:
