@@ -99,7 +99,7 @@ async def session_user(scope: dict[str, Any]) -> Any:
     from django.contrib.auth.models import AnonymousUser
 
     user = scope.get("user")
-    if user is None or not trusted_origin(scope):
+    if user is None or type(user) is AnonymousUser or not trusted_origin(scope):  # type(): not the lazy user
         return AnonymousUser()
 
     def resolve() -> Any:  # the session and user are loaded lazily, from the database

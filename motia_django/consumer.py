@@ -16,6 +16,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 
@@ -56,6 +57,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.channel_layer = None
         self.subscriptions = SubscriptionTable()
         self.auth_context: Any = None
         self.outbox: Outbox | None = None
@@ -63,6 +65,16 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.held: list[str] | None = None  # frames that arrive while snapshots are read
         self._lock: asyncio.Lock | None = None  # one snapshot read (join or resync) at a time
         self._producer: tuple[Any, TransportWatch] | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' consumer loop, for a consumer without a channel layer: one message at a time, in order,
+        and no extra task per socket."""
+        self.scope, self.base_send = scope, send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
 
     # --- connection -----------------------------------------------------------------------------------------
 
@@ -84,6 +96,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.refuse(401)
             return
         self.outbox = Outbox(self._write, motia_settings.SEND_QUEUE_LIMIT, on_error=self._send_failed)
+        for key in ("headers", "cookies", "session"):  # read by now; an idle socket need not keep them
+            self.scope.pop(key, None)
         await self.accept(subprotocol)
         self._producer = watch_transport(self.base_send, self.outbox)
 

@@ -21,6 +21,10 @@ __all__ = ["Outbox", "TransportWatch", "unwatch_transport", "watch_transport"]
 logger = logging.getLogger("motia_django.consumer")
 
 
+#: The shared, always empty queue of outboxes that never sent anything.
+_EMPTY: deque[str] = deque(maxlen=0)
+
+
 class Outbox:
     """The frames waiting for one socket, sent in order by a writer task that exists only while some wait.
 
@@ -33,7 +37,7 @@ class Outbox:
 
     def __init__(self, send: Callable[[str], Awaitable[None]], limit: int,
                  on_error: Callable[[BaseException], None] | None = None) -> None:
-        self.frames: deque[str] = deque()
+        self.frames: deque[str] = _EMPTY  # a deque of its own from the first frame (an idle socket needs none)
         self.limit = max(1, limit)
         self.writable: asyncio.Event | None = None
         self.on_error = on_error
@@ -42,9 +46,12 @@ class Outbox:
 
     def push(self, text: str) -> bool:
         """Queue a frame (on the socket's loop); False when the queue is full."""
-        if len(self.frames) >= self.limit:
+        frames = self.frames
+        if frames is _EMPTY:
+            frames = self.frames = deque()
+        elif len(frames) >= self.limit:
             return False
-        self.frames.append(text)
+        frames.append(text)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._drain())
         return True
@@ -61,15 +68,17 @@ class Outbox:
             raise
         except Exception as exc:
             logger.debug("Sending to a WebSocket failed; stopping its writer", exc_info=True)
-            self.frames.clear()
+            self.frames = _EMPTY
             if self.on_error is not None:
                 self.on_error(exc)
         finally:
             self._task = None
+            if not self.frames:
+                self.frames = _EMPTY  # an idle socket keeps no queue
 
     async def stop(self) -> None:
         """Drop what waits and stop the writer."""
-        self.frames.clear()
+        self.frames = _EMPTY
         task, self._task = self._task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()

@@ -1,24 +1,34 @@
-"""WebSocket routes for the stream consumer.
+"""The ``"websocket"`` application: the stream consumer at ``/`` and ``/motia/streams/``, with the session user.
 
-Motia's clients connect to the bare origin (``ws://localhost:3000``), so the consumer is routed at ``/``;
+Motia's clients connect to the bare origin (``ws://localhost:3000``), so the consumer is served at ``/``;
 projects whose ``/`` WebSocket is taken use ``/motia/streams/`` (``STREAMS_PATH``) instead. A project's
-``asgi.py`` needs three lines::
+``asgi.py`` needs::
 
     from motia_django.routing import websocket_application
-    application = ProtocolTypeRouter({"http": get_asgi_application(), "websocket": websocket_application()})
+    application = ProtocolTypeRouter({"http": ..., "websocket": websocket_application()})
+
+For the stream paths, ``StreamsApplication`` does what Channels' ``AuthMiddlewareStack`` would (cookies, a
+lazy session, the session user resolved at connect) in one scope, without a middleware wrapper per layer
+alive for the whole connection: an idle subscribed socket is mostly its server's own state. Other paths go
+to the project's ``extra_patterns`` behind Channels' ``AuthMiddlewareStack``, as usual.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
-from channels.auth import AuthMiddlewareStack
+from channels.auth import AuthMiddlewareStack, get_user
 from channels.routing import URLRouter
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http.cookie import parse_cookie
 from django.urls import URLPattern, path
+from django.utils.functional import SimpleLazyObject
 
 from motia_django.consumer import StreamConsumer
 
-__all__ = ["STREAMS_PATH", "websocket_application", "websocket_urlpatterns"]
+__all__ = ["STREAMS_PATH", "StreamsApplication", "websocket_application", "websocket_urlpatterns"]
 
 #: The documented alternative path (without the leading slash, as in ``urls.py``).
 STREAMS_PATH = "motia/streams/"
@@ -29,11 +39,46 @@ websocket_urlpatterns: list[URLPattern] = [
 ]
 
 
+def _session(cookies: dict[str, str]) -> Any:
+    key = cookies.get(settings.SESSION_COOKIE_NAME)
+    return import_module(settings.SESSION_ENGINE).SessionStore(key)
+
+
+class StreamsApplication:
+    """Serves the stream consumer at ``paths``; hands any other path to ``fallback`` (or refuses it)."""
+
+    def __init__(self, paths: tuple[str, ...], fallback: Any = None) -> None:
+        self.paths = paths
+        self.fallback = fallback
+        self.consumer = StreamConsumer.as_asgi()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self.fallback is not None and scope.get("path") not in self.paths:
+            await self.fallback(scope, receive, send)
+            return
+        if scope.get("path") not in self.paths:
+            await send({"type": "websocket.close", "code": 1000})  # no route: refuse the upgrade (403)
+            return
+        cookies: dict[str, str] = {}
+        for name, value in scope.get("headers") or ():
+            if name == b"cookie":
+                cookies = parse_cookie(value.decode("latin1"))
+                break
+        scope = dict(scope, cookies=cookies)
+        if settings.SESSION_COOKIE_NAME in cookies:  # loaded (from the database) by the consumer at connect
+            session = scope["session"] = SimpleLazyObject(lambda: _session(cookies))
+            scope["user"] = SimpleLazyObject(lambda: get_user.func({"session": session}))
+        else:
+            scope["user"] = AnonymousUser()
+        await self.consumer(scope, receive, send)
+
+
 def websocket_application(*, root: bool = True, extra_patterns: list[Any] | None = None) -> Any:
-    """The ``"websocket"`` application: the stream consumer behind Channels' session auth middleware.
+    """The ``"websocket"`` application: the stream consumer with the session user.
 
     ``root=False`` leaves ``/`` free (only ``/motia/streams/`` is served); ``extra_patterns`` adds a project's
-    own WebSocket routes, tried first.
+    own WebSocket routes, served behind Channels' ``AuthMiddlewareStack``.
     """
-    patterns = [*(extra_patterns or []), *(websocket_urlpatterns if root else websocket_urlpatterns[1:])]
-    return AuthMiddlewareStack(URLRouter(patterns))
+    paths = ("/", f"/{STREAMS_PATH}") if root else (f"/{STREAMS_PATH}",)
+    fallback = AuthMiddlewareStack(URLRouter(list(extra_patterns))) if extra_patterns else None
+    return StreamsApplication(paths, fallback)
