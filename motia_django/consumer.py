@@ -62,7 +62,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.auth_context: Any = None
         self.outbox: Outbox | None = None
         self.closing = False
-        self.held: list[str] | None = None  # frames that arrive while snapshots are read
+        self.held: list[tuple[str, Any, bool]] | None = None  # frames that arrive while snapshots are read
         self._lock: asyncio.Lock | None = None  # one snapshot read (join or resync) at a time
         self._producer: tuple[Any, TransportWatch] | None = None
 
@@ -122,15 +122,15 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def _write(self, text: str) -> None:
         await self.base_send({"type": "websocket.send", "text": text})
 
-    def push(self, text: str) -> None:
+    def push(self, text: str, item: tuple[str, str, str] | None = None, update: bool = False) -> None:
         """Queue a frame for the socket (on the loop); a client too far behind is cut off and resyncs."""
         if self.closing or self.outbox is None:
             return
         if self.held is not None:
             if len(self.held) < self.outbox.limit:
-                self.held.append(text)
+                self.held.append((text, item, update))
                 return
-        elif self.outbox.push(text):
+        elif self.outbox.push(text, item, update=update):
             return
         logger.warning("WebSocket client fell %d frames behind; disconnecting it", self.outbox.limit)
         self._cut_off(CLOSE_SLOW_CLIENT)
@@ -224,8 +224,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
                                          sub.group_id) from None
             finally:
                 held, self.held = self.held, None
-                for text in [*texts, *held]:
+                for text in texts:
                     self.push(text)
+                for text, item, update in held:
+                    self.push(text, item, update)
 
     async def on_leave(self, data: Any) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("subscriptionId"), str):
@@ -253,7 +255,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
     def deliver(self, frame: Frame) -> None:
         """A committed change or a ``send()`` event: to this socket once if any subscription matches."""
         if self.subscriptions.matches(frame.stream, frame.group_id, frame.id):
-            self.push(frame.text)
+            item = None if frame.id is None else (frame.stream, frame.group_id, frame.id)
+            self.push(frame.text, item, frame.type == "update")
 
     def resync(self, keys: Iterable[GroupKey]) -> None:
         """Send fresh ``sync`` frames for the subscriptions on ``keys``."""

@@ -37,6 +37,9 @@ class Frame(Protocol):
     def id(self) -> str | None: ...
     @property
     def text(self) -> str: ...
+    @property
+    def type(self) -> str:
+        """The event's type: ``create``, ``update``, ``delete``, ``event``..."""
 
 
 class Socket(Protocol):

@@ -21,64 +21,100 @@ __all__ = ["Outbox", "TransportWatch", "unwatch_transport", "watch_transport"]
 logger = logging.getLogger("motia_django.consumer")
 
 
-#: The shared, always empty queue of outboxes that never sent anything.
-_EMPTY: deque[str] = deque(maxlen=0)
+Key = tuple[str, str, str]
+
+
+class _Entry:
+    """A queued frame; ``key`` is set while it is an item's last queued ``update`` (which a newer one replaces)."""
+
+    __slots__ = ("key", "text")
+
+    def __init__(self, text: str, key: Key | None) -> None:
+        self.text, self.key = text, key
+
+
+#: The shared, always empty queue of idle outboxes.
+_EMPTY: deque[_Entry] = deque(maxlen=0)
 
 
 class Outbox:
     """The frames waiting for one socket, sent in order by a writer task that exists only while some wait.
 
     ``push`` never blocks: it returns False when ``limit`` frames already wait (the client is too slow). An
-    idle socket holds no task. ``writable`` (Daphne only, see ``watch_transport``) pauses the writer while the
-    transport's buffer is full. ``on_error`` is called if a send fails, so the socket is closed visibly.
+    idle socket holds no task and no queue. An ``update`` of an item whose previous ``update`` is still queued
+    (nothing else of that item after it) replaces it: a subscriber that falls behind on a token stream skips
+    superseded states instead of receiving every one. ``writable`` (Daphne only, see ``watch_transport``)
+    pauses the writer while the transport's buffer is full. ``on_error`` is called if a send fails, so the
+    socket is closed visibly.
     """
 
-    __slots__ = ("_send", "_task", "frames", "limit", "on_error", "writable")
+    __slots__ = ("_send", "_task", "frames", "latest", "limit", "on_error", "writable")
 
     def __init__(self, send: Callable[[str], Awaitable[None]], limit: int,
                  on_error: Callable[[BaseException], None] | None = None) -> None:
-        self.frames: deque[str] = _EMPTY  # a deque of its own from the first frame (an idle socket needs none)
+        self.frames: deque[_Entry] = _EMPTY
+        self.latest: dict[Key, _Entry] | None = None  # each item's queued update that may still be replaced
         self.limit = max(1, limit)
         self.writable: asyncio.Event | None = None
         self.on_error = on_error
         self._send = send
         self._task: asyncio.Task[None] | None = None
 
-    def push(self, text: str) -> bool:
-        """Queue a frame (on the socket's loop); False when the queue is full."""
+    def push(self, text: str, item: Key | None = None, *, update: bool = False) -> bool:
+        """Queue a frame (on the socket's loop); ``item`` and ``update`` say whether a newer frame may replace
+        it. False when the queue is full."""
+        if item is not None and self.latest:
+            queued = self.latest.pop(item, None)
+            if queued is not None and update:
+                queued.text = text  # the newer state supersedes the queued one, in its place
+                self.latest[item] = queued
+                return True
         frames = self.frames
         if frames is _EMPTY:
             frames = self.frames = deque()
         elif len(frames) >= self.limit:
             return False
-        frames.append(text)
+        entry = _Entry(text, item if update else None)
+        frames.append(entry)
+        if entry.key is not None:
+            if self.latest is None:
+                self.latest = {}
+            self.latest[entry.key] = entry
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._drain())
         return True
 
+    def __len__(self) -> int:
+        return len(self.frames)
+
     async def _drain(self) -> None:
         try:
             while self.frames:
-                text = self.frames.popleft()
+                entry = self.frames.popleft()
+                if entry.key is not None and self.latest is not None and self.latest.get(entry.key) is entry:
+                    del self.latest[entry.key]
                 writable = self.writable
                 if writable is not None and not writable.is_set():
                     await writable.wait()
-                await self._send(text)
+                await self._send(entry.text)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             logger.debug("Sending to a WebSocket failed; stopping its writer", exc_info=True)
-            self.frames = _EMPTY
+            self._clear()
             if self.on_error is not None:
                 self.on_error(exc)
         finally:
             self._task = None
             if not self.frames:
-                self.frames = _EMPTY  # an idle socket keeps no queue
+                self._clear()  # an idle socket keeps no queue
+
+    def _clear(self) -> None:
+        self.frames, self.latest = _EMPTY, None
 
     async def stop(self) -> None:
         """Drop what waits and stop the writer."""
-        self.frames = _EMPTY
+        self._clear()
         task, self._task = self._task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()

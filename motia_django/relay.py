@@ -59,6 +59,7 @@ class RemoteFrame:
     group_id: str
     id: str | None
     text: str
+    type: str
 
 
 class Relay:
@@ -74,7 +75,7 @@ class Relay:
 
     def message(self, change: Change) -> dict[str, Any]:
         return {"type": MESSAGE_TYPE, "origin": ORIGIN, "text": change.text, "stream": change.stream,
-                "group": change.group_id, "id": change.id}
+                "group": change.group_id, "id": change.id, "kind": change.type}
 
     def send(self, change: Change) -> None:
         """One ``group_send`` on this process's delivery loop, in order with earlier changes."""
@@ -114,7 +115,7 @@ class Relay:
                 continue
             if message is not None and message.get("origin") != ORIGIN:
                 self.hub.deliver(RemoteFrame(message["stream"], message["group"], message.get("id"),
-                                             message["text"]))
+                                             message["text"], message.get("kind", "")))
             if asyncio.get_running_loop().time() >= refresh:
                 refresh = asyncio.get_running_loop().time() + REFRESH_SECONDS
                 await self._rejoin(channel)
