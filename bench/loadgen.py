@@ -433,7 +433,45 @@ async def memory(args: argparse.Namespace) -> Json:
             "per_connection_kib": (after - before) / n if n else None}
 
 
-SCENARIOS = {"latency": latency, "throughput": throughput, "fanout": fanout, "tokens": tokens, "memory": memory}
+async def sustained(args: argparse.Namespace) -> Json:
+    """``subscribers`` sockets on one group, ``rate`` writes per second for ``duration`` s: the last receiver's
+    delay per write, deliveries missing once things settle, and the servers' RSS at the start and the end."""
+    group = f"sus-{uuid.uuid4().hex[:8]}"
+    n = args.subscribers
+    pids = [int(p) for p in args.pids.split(",") if p]
+    collector = Collector(expected_per_key=n)
+    subs = await open_many(args.ws, n, lambda i: per_socket_recorder(collector), lambda i: ("chatMessage", group, None))
+    await asyncio.sleep(1)
+    rss_start = rss_kib(pids) if pids else None
+    http = Http(args.http)
+    posted: dict[str, float] = {}
+    bad_status = 0
+    start = time.perf_counter()
+    total = int(args.duration * args.rate)
+    for i in range(total):
+        await asyncio.sleep(max(0.0, start + i / args.rate - time.perf_counter()))
+        key = f"{group}-{i}"
+        t0 = time.perf_counter()
+        status, _ = await http.post("/chat-messages", post_body(group, key))
+        bad_status += status != 201
+        posted[key] = t0
+    settle = time.perf_counter() + args.timeout
+    while time.perf_counter() < settle and sum(len(collector.times.get(k, ())) for k in posted) < n * len(posted):
+        await asyncio.sleep(0.1)
+    rss_end = rss_kib(pids) if pids else None
+    http.close()
+    await asyncio.gather(*(s.close() for s in subs))
+    last = [max(collector.times[k]) - t0 for k, t0 in posted.items() if len(collector.times.get(k, ())) == n]
+    received = sum(len(collector.times.get(k, ())) for k in posted)
+    return {"subscribers": n, "connected": len(subs), "writes": len(posted), "rate": args.rate,
+            "duration": args.duration, "last": summary(last), "deliveries": received,
+            "missing": n * len(posted) - received, "duplicates": collector.duplicates, "bad_status": bad_status,
+            "rss_start_kib": rss_start, "rss_end_kib": rss_end,
+            "rss_growth_kib": None if rss_start is None or rss_end is None else rss_end - rss_start}
+
+
+SCENARIOS = {"latency": latency, "throughput": throughput, "fanout": fanout, "tokens": tokens, "memory": memory,
+             "sustained": sustained}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -447,6 +485,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--subscribers", type=int, default=200)
     parser.add_argument("--words", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=10.0, help="writes per second (sustained)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for one expected frame")
     parser.add_argument("--pids", default="", help="server pids whose RSS the memory scenario reads")
     args = parser.parse_args(argv)

@@ -1,14 +1,16 @@
-"""The benchmark suite of issue 5: one command, a table of figures, never a pass/fail exit on time.
+"""The benchmark suite: one command, a table of figures, never a pass/fail exit on time.
 
     .venv/bin/python bench/run.py                      # embedded default (SQLite + in-memory layer), Daphne
     .venv/bin/python bench/run.py --quick              # fewer operations, under ~2 minutes
     .venv/bin/python bench/run.py --setup both --server daphne,uvicorn,granian
     .venv/bin/python bench/run.py --profile            # + py-spy on the server during latency and tokens
 
-Each (setup, server) pair runs every scenario against motia_django (the example project) and against the floor
-(``bench/floor_app.py``, same server software and channel layer, no DRF/database/validation), in the same run,
-and prints absolute figures, motia/floor ratios and the issue's targets. Servers are subprocesses on free
-loopback ports; the load generator (``bench/loadgen.py``) is another process.
+Each (setup, server) pair runs every scenario against motia_django (the example project) and against two floors
+in the same run: ``bench/floor_app.py`` (a bare Channels consumer and layer, same server software, no
+DRF/database/validation) and ``bench/floor_direct.py`` (plain ASGI, direct fan-out, no Channels: the honest
+floor for a hub that bypasses the layer; embedded setup only). It prints absolute figures, ratios to each
+floor and the targets. Servers are subprocesses on free loopback ports; the load generator
+(``bench/loadgen.py``) is another process.
 
 - embedded: one server, a fresh migrated SQLite file, the in-memory channel layer.
 - scaled: a fresh PostgreSQL database (``--postgres-url``, admin URL) + Redis (``--redis-url``); two servers
@@ -46,6 +48,7 @@ RESULTS = BENCH / "results"
 PY = sys.executable
 EXAMPLE_APP = "example_project.asgi:application"
 FLOOR_APP = "bench.floor_app:application"
+DIRECT_APP = "bench.floor_direct:application"
 SETTINGS = "example_project.settings"  # --settings
 
 
@@ -114,9 +117,12 @@ class Plan:
     fanout_ops: int = 50
     token_runs: int = 5
     memory_conns: int = 1000
+    sustained_subs: int = 1000
+    sustained_rate: float = 10.0
+    sustained_s: float = 60.0
 
 
-QUICK = Plan(latency_ops=150, throughput_s=3.0, fanout_ops=10, token_runs=2, memory_conns=1000)
+QUICK = Plan(latency_ops=150, throughput_s=3.0, fanout_ops=10, token_runs=2, memory_conns=1000, sustained_s=15.0)
 
 
 # --- systems under test -------------------------------------------------------------------------------------
@@ -136,14 +142,14 @@ def system(name: str, setup: str, server: str, args: argparse.Namespace, tmp: Pa
     started: list[Server] = []
     extra: list[subprocess.Popen[bytes]] = []
     db_ctx: contextlib.AbstractContextManager[str]
-    if name == "floor":
+    if name in ("floor", "direct"):
         db_ctx = contextlib.nullcontext("sqlite:///:memory:")
     else:
         pg = args.postgres_url if setup == "scaled" else None
         db_ctx = live_database(tmp / f"{name}-{server}", pg) if pg else _sqlite(tmp / f"{name}-{server}")
     with db_ctx as db_url:
         env = _env(db_url, redis_url)
-        app = FLOOR_APP if name == "floor" else EXAMPLE_APP
+        app = {"floor": FLOOR_APP, "direct": DIRECT_APP}.get(name, EXAMPLE_APP)
         try:
             subs = Server(server, app, env, tmp).start()
             started.append(subs)
@@ -229,6 +235,11 @@ def run_scenarios(target: Target, plan: Plan, only: set[str], profile_to: Path |
         for n in plan.fanouts:
             res[f"fanout{n}"] = loadgen("fanout", target, "--subscribers", str(n), "--ops", str(plan.fanout_ops),
                                         "--warmup", "2", "--timeout", "30")
+    if "sustained" in only:
+        res["sustained"] = _with_cpu(target, int(plan.sustained_s * plan.sustained_rate), lambda: loadgen(
+            "sustained", target, "--subscribers", str(plan.sustained_subs), "--rate", str(plan.sustained_rate),
+            "--duration", str(plan.sustained_s), "--timeout", "30", "--pids", ",".join(map(str, target.server_pids)),
+            timeout=plan.sustained_s + 300))
     if "tokens" in only:
         spy = _start_profiler(target, profile_to.with_name(profile_to.stem + "-tokens.txt") if profile_to else None)
         res["tokens"] = loadgen("tokens", target, "--ops", str(plan.token_runs), "--words", "200")
@@ -287,32 +298,33 @@ def _get(d: dict[str, Any], path: str) -> Any:
 
 
 # (scenario, metric label, path in the result, unit, target kind, target value)
-# target kinds: "ratio<=" (motia/floor), "ratio>=", "abs<=" (absolute), "zero" (must be 0), "" (no target)
-ROWS: list[tuple[str, str, str, str, str, float]] = [
-    ("latency", "ws create p50", "latency.ws.p50", "ms", "ratio<=", 2),
-    ("latency", "ws create p90", "latency.ws.p90", "ms", "", 0),
-    ("latency", "ws create p99", "latency.ws.p99", "ms", "ratio<=", 3),
-    ("latency", "ws create max", "latency.ws.max", "ms", "", 0),
-    ("latency", "http 201 p50", "latency.http.p50", "ms", "", 0),
-    ("latency", "http 201 p99", "latency.http.p99", "ms", "", 0),
-    ("latency", "ws p50 first 10%", "latency.first_tenth_p50", "ms", "", 0),
-    ("latency", "ws p50 last 10%", "latency.last_tenth_p50", "ms", "", 0),
-    ("latency", "server CPU per POST", "latency.server_cpu_ms_per_op", "ms", "", 0),
-    ("latency", "missing+dup", "latency.errors", "", "zero", 0),
-    ("throughput", "posts/s (16 posters)", "throughput.posts_per_s", "/s", "ratio>=", 0.5),
-    ("throughput", "creates received", "throughput.creates", "", "", 0),
-    ("throughput", "server CPU per POST", "throughput.server_cpu_ms_per_op", "ms", "", 0),
-    ("throughput", "missing+dup+bad", "throughput.errors", "", "zero", 0),
-    ("fanout200", "last recv p50", "fanout200.last.p50", "ms", "", 0),
-    ("fanout200", "last recv p99", "fanout200.last.p99", "ms", "", 0),
-    ("fanout200", "missing+dup", "fanout200.errors", "", "zero", 0),
-    ("fanout1000", "last recv p50", "fanout1000.last.p50", "ms", "", 0),
-    ("fanout1000", "last recv p99", "fanout1000.last.p99", "ms", "ratio<=", 2),
-    ("fanout1000", "missing+dup", "fanout1000.errors", "", "zero", 0),
-    ("tokens", "final text p50", "tokens.final.p50", "ms", "ratio<=", 2),
-    ("tokens", "update frames (median)", "tokens.updates_median", "", "", 0),
-    ("tokens", "missing final", "tokens.missing_final", "", "zero", 0),
-    ("memory", "KiB per idle subscribed conn", "memory.per_connection_kib", "KiB", "abs<=", 50),
+# target kinds: "ratio<=" / "ratio>=" (motia / the Channels floor), "abs<=" (absolute), "zero" (must be 0),
+# "" (no target). A row may carry two targets, e.g. a ratio and an absolute bound.
+ROWS: list[tuple[str, str, str, str, list[tuple[str, float]]]] = [
+    ("latency", "ws create p50", "latency.ws.p50", "ms", [("ratio<=", 2)]),
+    ("latency", "ws create p90", "latency.ws.p90", "ms", []),
+    ("latency", "ws create p99", "latency.ws.p99", "ms", [("ratio<=", 2)]),
+    ("latency", "http 201 p50", "latency.http.p50", "ms", []),
+    ("latency", "http 201 p99", "latency.http.p99", "ms", []),
+    ("latency", "server CPU per POST", "latency.server_cpu_ms_per_op", "ms", []),
+    ("latency", "missing+dup", "latency.errors", "", [("zero", 0)]),
+    ("throughput", "posts/s (16 posters)", "throughput.posts_per_s", "/s", [("ratio>=", 0.3)]),
+    ("throughput", "server CPU per POST", "throughput.server_cpu_ms_per_op", "ms", [("ratio<=", 3)]),
+    ("throughput", "missing+dup+bad", "throughput.errors", "", [("zero", 0)]),
+    ("fanout200", "last recv p50", "fanout200.last.p50", "ms", []),
+    ("fanout200", "last recv p99", "fanout200.last.p99", "ms", []),
+    ("fanout200", "missing+dup", "fanout200.errors", "", [("zero", 0)]),
+    ("fanout1000", "last recv p50", "fanout1000.last.p50", "ms", []),
+    ("fanout1000", "last recv p99", "fanout1000.last.p99", "ms", [("ratio<=", 0.25), ("abs<=", 100)]),
+    ("fanout1000", "missing+dup", "fanout1000.errors", "", [("zero", 0)]),
+    ("sustained", "last recv p99 (1,000 subs, 10/s)", "sustained.last.p99", "ms", [("abs<=", 250)]),
+    ("sustained", "server CPU per write", "sustained.server_cpu_ms_per_op", "ms", []),
+    ("sustained", "RSS growth", "sustained.rss_growth_kib", "KiB", []),
+    ("sustained", "missing+dup", "sustained.errors", "", [("zero", 0)]),
+    ("tokens", "final text p50", "tokens.final.p50", "ms", [("abs<=", 50)]),
+    ("tokens", "update frames (median)", "tokens.updates_median", "", []),
+    ("tokens", "missing final", "tokens.missing_final", "", [("zero", 0)]),
+    ("memory", "KiB per idle subscribed conn", "memory.per_connection_kib", "KiB", [("abs<=", 25)]),
 ]
 
 
@@ -333,28 +345,43 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def table(motia: dict[str, Any], floor: dict[str, Any], title: str) -> str:
-    head = ("scenario", "metric", "motia_django", "floor", "ratio", "target", "met?")
+def _ratio(m: Any, f: Any) -> float | None:
+    return m / f if isinstance(m, int | float) and isinstance(f, int | float) and f else None
+
+
+def _met(kind: str, goal: float, m: Any, ratio: float | None) -> bool:
+    if kind == "ratio<=":
+        return ratio is not None and ratio <= goal
+    if kind == "ratio>=":
+        return ratio is not None and ratio >= goal
+    if kind == "abs<=":
+        return m is not None and m <= goal
+    return bool(m == 0)
+
+
+def _target(kind: str, goal: float, unit: str) -> str:
+    return {"ratio<=": f"<= {goal:g}x", "ratio>=": f">= {goal:g}x", "abs<=": f"<= {goal:g} {unit}",
+            "zero": "0"}[kind]
+
+
+def table(results: dict[str, dict[str, Any]], title: str) -> str:
+    motia, floor, direct = (results.get(k, {}) for k in ("motia", "floor", "direct"))
+    head = ("scenario", "metric", "motia_django", "Channels floor", "ratio", "direct floor", "ratio", "target",
+            "met?")
     rows: list[tuple[str, ...]] = []
-    for scenario, label, path, unit, kind, goal in ROWS:
+    for scenario, label, path, unit, targets in ROWS:
         if scenario not in motia and scenario not in floor:
             continue
-        m, f = _get(motia, path), _get(floor, path)
-        for side, res in (("motia", motia), ("floor", floor)):
-            if isinstance(res.get(scenario), dict) and "error" in res[scenario] and label == ROWS[0][1]:
-                rows.append((scenario, f"ERROR ({side})", str(res[scenario]["error"])[:60], "", "", "", ""))
-        ratio = m / f if isinstance(m, int | float) and isinstance(f, int | float) and f else None
-        target, met = "", ""
-        if kind == "ratio<=":
-            target, met = f"<= {goal:g}x", _yes(ratio is not None and ratio <= goal)
-        elif kind == "ratio>=":
-            target, met = f">= {goal:g}x", _yes(ratio is not None and ratio >= goal)
-        elif kind == "abs<=":
-            target, met = f"<= {goal:g} {unit}", _yes(m is not None and m <= goal)
-        elif kind == "zero":
-            target, met = "0", _yes(m == 0)
+        for side, res in (("motia", motia), ("floor", floor), ("direct", direct)):
+            if isinstance(res.get(scenario), dict) and "error" in res[scenario] and path.endswith((".p50", ".kib")):
+                rows.append((scenario, f"ERROR ({side})", str(res[scenario]["error"])[:60], "", "", "", "", "", ""))
+        m, f, d = _get(motia, path), _get(floor, path), _get(direct, path)
+        ratio, ratio_d = _ratio(m, f), _ratio(m, d)
+        met = [_met(kind, goal, m, ratio) for kind, goal in targets]
         rows.append((scenario, label + (f" ({unit})" if unit and unit != "/s" else ""), _fmt(m), _fmt(f),
-                     "-" if ratio is None else f"{ratio:.2f}x", target, met))
+                     "-" if ratio is None else f"{ratio:.2f}x", _fmt(d), "-" if ratio_d is None else f"{ratio_d:.2f}x",
+                     ", ".join(_target(kind, goal, unit) for kind, goal in targets),
+                     "" if not targets else _yes(all(met))))
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |"
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
@@ -373,8 +400,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer operations (about 2 minutes)")
     parser.add_argument("--setup", choices=["embedded", "scaled", "both"], default="embedded")
     parser.add_argument("--server", default="daphne", help="comma-separated: daphne, uvicorn, granian")
-    parser.add_argument("--scenarios", default="memory,latency,throughput,fanout,tokens")
-    parser.add_argument("--targets", default="motia,floor", help="motia, floor or both (default)")
+    parser.add_argument("--scenarios", default="memory,latency,throughput,fanout,sustained,tokens")
+    parser.add_argument("--targets", default="motia,floor,direct",
+                        help="comma-separated: motia, floor (Channels), direct (plain ASGI; embedded only)")
     parser.add_argument("--profile", action="store_true", help="py-spy the motia server(s) during latency and tokens")
     parser.add_argument("--postgres-url", default=os.environ.get("MOTIA_TEST_POSTGRES_URL",
                                                                  "postgres://127.0.0.1:5432/postgres"))
@@ -401,6 +429,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix="motia-bench-") as tmpdir:
                 tmp = Path(tmpdir)
                 for name in targets:
+                    if name == "direct" and setup == "scaled":
+                        continue  # one process by nature: no scaled-out form
                     t0 = time.monotonic()
                     profile_to = RESULTS / f"{stamp}-profile-{setup}-{server}.txt" if args.profile else None
                     try:
@@ -414,7 +444,7 @@ def main() -> None:
             out = RESULTS / f"{stamp}-{setup}-{server}.json"
             out.write_text(json.dumps({"machine": machine, "quick": args.quick, "setup": setup, "server": server,
                                        "plan": plan.__dict__, "results": results}, indent=1))
-            text = table(results.get("motia", {}), results.get("floor", {}), f"{setup} / {server}")
+            text = table(results, f"{setup} / {server}")
             tables.append(text)
             print(text, flush=True)
     print(f"raw results: {RESULTS}/{stamp}-*.json")

@@ -13,7 +13,7 @@ import contextlib
 import functools
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 __all__ = ["Outbox", "TransportWatch", "unwatch_transport", "watch_transport"]
@@ -48,9 +48,9 @@ class Outbox:
     socket is closed visibly.
     """
 
-    __slots__ = ("_send", "_task", "frames", "latest", "limit", "on_error", "writable")
+    __slots__ = ("_send", "_task", "broken", "frames", "latest", "limit", "on_error", "writable")
 
-    def __init__(self, send: Callable[[str], Awaitable[None]], limit: int,
+    def __init__(self, send: Callable[[str], Coroutine[Any, Any, None]], limit: int,
                  on_error: Callable[[BaseException], None] | None = None) -> None:
         self.frames: deque[_Entry] = _EMPTY
         self.latest: dict[Key, _Entry] | None = None  # each item's queued update that may still be replaced
@@ -59,10 +59,13 @@ class Outbox:
         self.on_error = on_error
         self._send = send
         self._task: asyncio.Task[None] | None = None
+        self.broken = False  # a send failed: the socket is being closed, nothing more is sent
 
     def push(self, text: str, item: Key | None = None, *, update: bool = False) -> bool:
         """Queue a frame (on the socket's loop); ``item`` and ``update`` say whether a newer frame may replace
         it. False when the queue is full."""
+        if self.broken:
+            return True
         if item is not None and self.latest:
             queued = self.latest.pop(item, None)
             if queued is not None and update:
@@ -71,6 +74,9 @@ class Outbox:
                 return True
         frames = self.frames
         if frames is _EMPTY:
+            if self._task is None and (self.writable is None or self.writable.is_set()):
+                self._send_now(text)
+                return True
             frames = self.frames = deque()
         elif len(frames) >= self.limit:
             return False
@@ -87,8 +93,31 @@ class Outbox:
     def __len__(self) -> int:
         return len(self.frames)
 
-    async def _drain(self) -> None:
+    def _send_now(self, text: str) -> None:
+        """Nothing waits: send at once, without a task. The server's ``send`` usually completes without
+        suspending (it writes to the transport); if it does suspend, a writer task takes it over (Python 3.12's
+        eager tasks, by hand): a fan-out to a thousand idle sockets schedules no task at all."""
+        send = self._send(text)
         try:
+            waiting = send.send(None)
+        except StopIteration:
+            return
+        except Exception as exc:
+            self._failed(exc)
+            return
+        self._task = asyncio.get_running_loop().create_task(self._drain((send, waiting)))
+
+    def _failed(self, exc: BaseException) -> None:
+        logger.debug("Sending to a WebSocket failed; stopping its writer", exc_info=exc)
+        self.broken = True
+        self._clear()
+        if self.on_error is not None:
+            self.on_error(exc)
+
+    async def _drain(self, started: tuple[Any, Any] | None = None) -> None:
+        try:
+            if started is not None:
+                await _finish(*started)
             while self.frames:
                 entry = self.frames.popleft()
                 if entry.key is not None and self.latest is not None and self.latest.get(entry.key) is entry:
@@ -100,10 +129,7 @@ class Outbox:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            logger.debug("Sending to a WebSocket failed; stopping its writer", exc_info=True)
-            self._clear()
-            if self.on_error is not None:
-                self.on_error(exc)
+            self._failed(exc)
         finally:
             self._task = None
             if not self.frames:
@@ -120,6 +146,23 @@ class Outbox:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def _finish(send: Any, waiting: Any) -> None:
+    """Drive a coroutine that suspended on ``waiting`` (a future, or None for a bare yield) to its end."""
+    while True:
+        try:
+            if waiting is None:
+                await asyncio.sleep(0)
+            else:
+                await asyncio.wait((waiting,))  # done; its result or error is the coroutine's to read
+        except asyncio.CancelledError:
+            send.close()
+            raise
+        try:
+            waiting = send.send(None)
+        except StopIteration:
+            return
 
 
 class TransportWatch:
