@@ -14,9 +14,15 @@ __all__ = [
     "DefinitionError",
     "EmitError",
     "FrameError",
+    "InvalidStreamURL",
     "MotiaError",
     "SchemaDefinitionError",
+    "StreamAuthError",
+    "StreamClientError",
+    "StreamConnectionError",
+    "StreamJoinRefused",
     "StreamNotFound",
+    "StreamTimeout",
     "StreamValidationError",
 ]
 
@@ -82,3 +88,44 @@ class FrameError(MotiaError):
     def __init__(self, code: str, message: str, stream: str | None = None, group_id: str | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.stream, self.group_id = code, message, stream, group_id
+
+
+# --- the Python stream client (motia_django.client) -----------------------------------------------------------
+
+
+class StreamClientError(MotiaError):
+    """Base class of the stream client's errors (``motia_django.client``)."""
+
+
+class InvalidStreamURL(StreamClientError, ValueError):
+    """A URL the client cannot connect to: not ``ws://`` or ``wss://``, or without a host. Raised before any
+    network access."""
+
+
+class StreamConnectionError(StreamClientError, ConnectionError):
+    """The server could not be reached (refused, unknown host, no answer in time, not a WebSocket endpoint), or
+    the connection was lost and reconnecting is off."""
+
+
+class StreamAuthError(StreamClientError, PermissionError):
+    """The server refused the WebSocket handshake with HTTP 401 or 403: the token (or session) was not accepted.
+    Never retried: the same token would be refused again."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class StreamJoinRefused(StreamClientError):
+    """The server answered a join with an error event (docs/protocol.md, "Errors"): ``code`` is
+    ``STREAM_ACCESS_DENIED``, ``STREAM_NOT_FOUND``, ``INVALID_MESSAGE``, ``TOO_MANY_SUBSCRIPTIONS`` or
+    ``SYNC_FAILED``. No subscription was made."""
+
+    def __init__(self, code: str, message: str, stream: str, group_id: str, id: str | None = None) -> None:
+        where = f"{stream}/{group_id}" + (f"/{id}" if id is not None else "")
+        super().__init__(f"joining {where} was refused: {code} ({message})")
+        self.code, self.message, self.stream, self.group_id, self.id = code, message, stream, group_id, id
+
+
+class StreamTimeout(StreamClientError, TimeoutError):
+    """Nothing arrived in time: no ``sync`` for a join, or no change while waiting for one."""
