@@ -35,6 +35,7 @@ __all__ = [
     "AUTH_SUBPROTOCOL",
     "AuthenticationRefused",
     "authenticate",
+    "call_hook",
     "can_join",
     "is_authenticated",
     "offered_token",
@@ -108,7 +109,7 @@ async def session_user(scope: dict[str, Any]) -> Any:
     return await database_sync_to_async(resolve)()
 
 
-async def _call(fn: Any, *args: Any) -> Any:
+async def call_hook(fn: Any, *args: Any) -> Any:
     """Call a sync or async hook; sync ones run in a thread (they may use the ORM)."""
     if inspect.iscoroutinefunction(fn):
         return await fn(*args)
@@ -129,7 +130,7 @@ async def authenticate(scope: dict[str, Any], token: str | None) -> Any:
         return user if user is not None and user.is_authenticated else None
     if not callable(hook):
         raise ImproperlyConfigured("MOTIA['AUTHENTICATE'] must be a callable or a dotted path to one")
-    return await _call(hook, token, scope)
+    return await call_hook(hook, token, scope)
 
 
 def is_authenticated(auth_context: Any) -> bool:
@@ -141,7 +142,7 @@ def is_authenticated(auth_context: Any) -> bool:
 async def can_join(stream: Stream, subscription: dict[str, Any], auth_context: Any) -> bool:
     """Whether ``subscription`` (``streamName``, ``groupId``, optional ``id``) may be made."""
     if stream.can_access is not None:
-        return bool(await _call(stream.can_access, subscription, auth_context))
+        return bool(await call_hook(stream.can_access, subscription, auth_context))
     policy = motia_settings.DEFAULT_ACCESS
     if policy == "allow":
         return True

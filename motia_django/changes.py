@@ -30,6 +30,8 @@ class Change:
 
     ``id`` is None for a group-level event. ``event`` is the protocol's event object, e.g.
     ``{"type": "update", "data": item}`` or ``{"type": "event", "event": {"type": "typing", "data": ...}}``.
+    ``seq`` is the group's sequence number after the write (None for events and custom storage): server
+    processes notice a lost change by a gap in it. It is not part of the frame.
     """
 
     stream: str
@@ -37,6 +39,7 @@ class Change:
     id: str | None
     event: dict[str, Any]
     timestamp: int
+    seq: int | None = None
 
     @property
     def type(self) -> str:
@@ -56,9 +59,10 @@ class Change:
         return encode_frame(self.frame())
 
 
-def item_change(kind: str, stream: str, group_id: str, item_id: str, item: dict[str, Any], timestamp: int) -> Change:
+def item_change(kind: str, stream: str, group_id: str, item_id: str, item: dict[str, Any], timestamp: int,
+                seq: int | None = None) -> Change:
     """A create, update or delete of one item (``item`` as clients see it)."""
-    return Change(stream, group_id, item_id, {"type": kind, "data": item}, timestamp)
+    return Change(stream, group_id, item_id, {"type": kind, "data": item}, timestamp, seq)
 
 
 def publish(change: Change, *, using: str | None = None) -> None:

@@ -13,21 +13,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 
-from motia_django.auth import authenticate, can_join, offered_token, session_user
+from motia_django.auth import authenticate, call_hook, can_join, offered_token, session_user
 from motia_django.bridge import to_thread
 from motia_django.broadcast import attach_loop
 from motia_django.conf import motia_settings
 from motia_django.core import decode
 from motia_django.exceptions import AuthenticationRefused, FrameError, StreamNotFound
 from motia_django.hub import Frame, GroupKey, hub
-from motia_django.outbox import Outbox, TransportWatch, unwatch_transport, watch_transport
+from motia_django.lifecycle import Lifecycle
+from motia_django.outbox import Outbox, TransportWatch, allow_slow_close, unwatch_transport, watch_transport
+from motia_django.presence import ensure_upkeep
 from motia_django.protocol import (
     Subscription,
     SubscriptionTable,
@@ -45,6 +47,9 @@ logger = logging.getLogger("motia_django.consumer")
 #: Close code for a client that fell more than ``SEND_QUEUE_LIMIT`` frames behind (like 1013 "try again").
 CLOSE_SLOW_CLIENT = 4013
 
+#: Seconds such a client has to read through what the server already sent, up to the close frame.
+SLOW_CLOSE_SECONDS = 30.0
+
 
 class StreamConsumer(AsyncWebsocketConsumer):
     """Motia's stream protocol over one WebSocket. Route it at ``/`` (see ``motia_django.routing``)."""
@@ -60,6 +65,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.channel_layer = None
         self.subscriptions = SubscriptionTable()
         self.auth_context: Any = None
+        self.lifecycle = Lifecycle(None)
         self.outbox: Outbox | None = None
         self.closing = False
         self.held: list[tuple[str, Any, bool]] | None = None  # frames that arrive while snapshots are read
@@ -80,6 +86,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         attach_loop(asyncio.get_running_loop())
+        ensure_upkeep()
         token, subprotocol = offered_token(self.scope)
         self.scope["user"] = await session_user(self.scope)
         try:
@@ -95,6 +102,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             logger.warning("The authenticate hook raised; WebSocket connection refused", exc_info=True)
             await self.refuse(401)
             return
+        self.lifecycle = Lifecycle(self.auth_context)
         self.outbox = Outbox(self._write, motia_settings.SEND_QUEUE_LIMIT, on_error=self._send_failed)
         for key in ("headers", "cookies", "session"):  # read by now; an idle socket need not keep them
             self.scope.pop(key, None)
@@ -144,6 +152,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(_closing.discard)
 
     async def _close(self, code: int) -> None:
+        if code == CLOSE_SLOW_CLIENT:
+            allow_slow_close(self.base_send, SLOW_CLOSE_SECONDS)
         if self.outbox is not None:
             await self.outbox.stop()
         await self._leave_all()
@@ -160,7 +170,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if text_data is None or self.closing:
             return  # the protocol is text frames only
         limit = motia_settings.MAX_FRAME_BYTES
-        if len(text_data) > limit or len(text_data.encode()) > limit:
+        if len(text_data) > limit or len(text_data.encode("utf-8", "surrogatepass")) > limit:
             logger.info("Ignored a WebSocket frame larger than MAX_FRAME_BYTES (%d bytes)", limit)
             return
         try:
@@ -169,16 +179,20 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         if not isinstance(frame, dict):
             return
-        data = frame.get("data")
+        data, kind = frame.get("data"), frame.get("type")
         try:
-            handler = self.frame_handlers.get(frame.get("type"))  # type: ignore[arg-type]
+            handler = self.frame_handlers.get(kind) if isinstance(kind, str) else None
             if handler is None:
-                raise FrameError("INVALID_MESSAGE", f"unknown message type {frame.get('type')!r}",
-                                 *frame_names(data))
+                raise FrameError("INVALID_MESSAGE", f"unknown message type {kind!r}"[:200], *frame_names(data))
             await getattr(self, handler)(data)
         except FrameError as exc:
             if exc.stream and exc.group_id:  # a frame that names no stream and group is ignored
                 self.push(error_frame(exc.stream, exc.group_id, exc.code, exc.message))
+        except Exception:  # a bug of ours: the frame fails alone, the socket goes on serving
+            logger.exception("A client frame could not be handled; the socket stays open")
+            stream, group = frame_names(data)
+            if stream and group:
+                self.push(error_frame(stream, group, "INTERNAL_ERROR", "The message could not be handled"))
 
     async def on_join(self, data: Any) -> None:
         sub = parse_subscription(data)
@@ -197,15 +211,23 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("canAccess of stream %r raised; access denied", sub.stream)
             allowed = False
-        if not allowed:  # a refused re-join leaves the existing subscription alone
+        if not allowed or not await self.lifecycle.admit(stream, sub):  # a refused re-join leaves the old one
             raise FrameError("STREAM_ACCESS_DENIED", "Access denied", sub.stream, sub.group_id)
         if old is not None:
             await self._unregister(old)
-        await self._synced([(stream, sub)], register=True)
+        try:
+            await self._synced([(stream, sub)], register=True, joined=self.lifecycle.joined)
+        except FrameError:
+            if stream.on_leave is not None:  # onJoin ran: its onLeave runs too
+                with contextlib.suppress(Exception):
+                    await call_hook(stream.on_leave, sub.as_dict(), self.auth_context)
+            raise
 
-    async def _synced(self, subs: list[tuple[Any, Subscription]], *, register: bool = False) -> None:
+    async def _synced(self, subs: list[tuple[Any, Subscription]], *, register: bool = False,
+                      joined: Callable[[Any, Subscription], Awaitable[None]] | None = None) -> None:
         """Queue a ``sync`` for each of ``subs``; frames arriving meanwhile wait, then follow the syncs
-        (register before reading: docs/protocol.md, "Joining")."""
+        (register before reading: docs/protocol.md, "Joining"). ``joined`` runs once a join's snapshot is read,
+        before its sync goes out."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -215,13 +237,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
                     if register:
                         await self._register(sub)
                     try:
-                        texts.append(await to_thread(snapshot)(stream, sub))
+                        text, seq = await to_thread(snapshot)(stream, sub)
                     except Exception:
                         logger.exception("Could not read the snapshot of %s/%s", sub.stream, sub.group_id)
                         if register:
                             await self._unregister(sub)
                         raise FrameError("SYNC_FAILED", "Could not read the stream", sub.stream,
                                          sub.group_id) from None
+                    texts.append(text)
+                    hub.started(sub.group_key, seq)
+                    if joined is not None:
+                        await joined(stream, sub)
             finally:
                 held, self.held = self.held, None
                 for text in texts:
@@ -243,12 +269,18 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await hub.join(sub.group_key, self)
 
     async def _unregister(self, sub: Subscription) -> None:
+        if self.subscriptions.get(sub.id) is not sub:
+            return
         if self.subscriptions.remove(sub):
             await hub.leave(sub.group_key, self)
+        await self.lifecycle.left(sub)
 
     async def _leave_all(self) -> None:
+        subs = list(self.subscriptions.by_id.values())
         for key in self.subscriptions.clear():
             await hub.leave(key, self)
+        for sub in subs:
+            await self.lifecycle.left(sub)
 
     # --- from the hub ---------------------------------------------------------------------------------------
 

@@ -65,7 +65,7 @@ def decode(text: str | bytes) -> Any:
 
 
 def validate_key(label: str, value: Any, *, stream: str = "") -> str:
-    """Group and item ids: non-empty strings of at most ``MAX_KEY_LENGTH`` characters, no NUL."""
+    """Group and item ids: non-empty strings of valid Unicode, at most ``MAX_KEY_LENGTH`` characters, no NUL."""
     if not isinstance(value, str):
         raise StreamValidationError(f"{label} must be a string, got {type(value).__name__}", stream=stream)
     if not value:
@@ -74,6 +74,10 @@ def validate_key(label: str, value: Any, *, stream: str = "") -> str:
         raise StreamValidationError(f"{label} is longer than {MAX_KEY_LENGTH} characters", stream=stream)
     if "\x00" in value:
         raise StreamValidationError(f"{label} must not contain NUL characters", stream=stream)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # an unpaired surrogate: no JSON encoder or database would take it
+        raise StreamValidationError(f"{label} must be valid Unicode", stream=stream) from None
     return value
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from motia_django.changes import Change
+from motia_django.sequence import Sequencer
 
 __all__ = ["Frame", "GroupKey", "Hub", "Socket", "hub"]
 
@@ -40,6 +41,9 @@ class Frame(Protocol):
     @property
     def type(self) -> str:
         """The event's type: ``create``, ``update``, ``delete``, ``event``..."""
+    @property
+    def seq(self) -> int | None:
+        """The group's sequence number after the write (None: an ephemeral event, or custom storage)."""
 
 
 class Socket(Protocol):
@@ -65,6 +69,7 @@ class Hub:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.sockets: dict[GroupKey, set[Socket]] = {}
         self.relay: Relay | None = None
+        self.sequencer = Sequencer(self._fan_out, self.resync)
         self._lock = threading.Lock()
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -96,13 +101,28 @@ class Hub:
         sockets.discard(socket)
         if not sockets:
             del self.sockets[key]
+            self.sequencer.forget(key)
             if self.relay is not None:
                 await self.relay.unlisten(key)
+
+    def started(self, key: GroupKey, seq: int | None) -> None:
+        """A socket read the group's snapshot at sequence number ``seq`` (see ``motia_django.sequence``)."""
+        if seq is not None and key in self.sockets:
+            self.sequencer.start(key, seq)
 
     # --- delivery ----------------------------------------------------------------------------------------
 
     def deliver(self, frame: Frame) -> None:
-        """Hand ``frame`` to every local socket on its group (on the loop)."""
+        """Hand ``frame`` to every local socket on its group (on the loop), in the group's sequence."""
+        key = (frame.stream, frame.group_id)
+        if key not in self.sockets:
+            return
+        if frame.seq is None:
+            self._fan_out(frame)
+        else:
+            self.sequencer.admit(key, frame.seq, frame)
+
+    def _fan_out(self, frame: Frame) -> None:
         sockets = self.sockets.get((frame.stream, frame.group_id))
         if not sockets:
             return

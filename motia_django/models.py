@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models, router, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.utils.translation import gettext_lazy as _
 
 from motia_django.changes import item_change, publish
@@ -32,9 +32,11 @@ class StreamItemQuerySet(models.QuerySet["StreamItem"]):
         count = 0
         with transaction.atomic(using=alias):
             for row in self.select_for_update().order_by("pk"):
-                ts = next_timestamp(row.timestamp)
+                seq, floor = StreamGroup.objects.bump(alias, row.stream, row.group_id)
+                ts = next_timestamp(max(row.timestamp, floor))
                 type(row).objects.using(alias).filter(pk=row.pk).update(timestamp=ts)
-                publish(item_change(event, row.stream, row.group_id, row.item_id, row.as_item(), ts), using=alias)
+                publish(item_change(event, row.stream, row.group_id, row.item_id, row.as_item(), ts, seq),
+                        using=alias)
                 count += 1
         return count
 
@@ -78,6 +80,88 @@ class StreamItem(models.Model):
     def as_item(self) -> dict[str, Any]:
         """The item as clients see it: the stored data with ``id`` merged in."""
         return make_item(self.item_id, self.data if isinstance(self.data, dict) else {})
+
+
+class StreamGroupManager(models.Manager["StreamGroup"]):
+    def bump(self, alias: str, stream: str, group_id: str, floor: int = 0) -> tuple[int, int]:
+        """One more write to the group (its row locked until commit): returns ``(seq, floor)``; ``floor``
+        raises the group's timestamp floor (a delete's timestamp). One statement where the database has
+        upsert+RETURNING."""
+        connection = connections[alias]
+        if connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert:
+            table = connection.ops.quote_name(self.model._meta.db_table)
+            greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {table} (stream, group_id, seq, floor) VALUES (%s, %s, 1, %s) "
+                    f"ON CONFLICT (stream, group_id) DO UPDATE SET seq = {table}.seq + 1, "
+                    f"floor = {greatest}({table}.floor, excluded.floor) RETURNING seq, floor",
+                    [stream, group_id, floor])
+                seq, new_floor = cursor.fetchone()
+            return int(seq), int(new_floor)
+        groups = self.using(alias)
+        while True:
+            with transaction.atomic(using=alias):
+                row = groups.select_for_update().filter(stream=stream, group_id=group_id).first()
+                if row is not None:
+                    row.seq, row.floor = row.seq + 1, max(row.floor, floor)
+                    row.save(update_fields=["seq", "floor"])
+                    return row.seq, row.floor
+                try:
+                    with transaction.atomic(using=alias):
+                        groups.create(stream=stream, group_id=group_id, seq=1, floor=floor)
+                    return 1, floor
+                except IntegrityError:
+                    continue  # created concurrently: bump that row
+
+
+class StreamGroup(models.Model):
+    """One (stream, group): the sequence number of its last change, and the timestamp floor its deletes left.
+
+    ``seq`` grows by one with every committed write to the group, in commit order, so a server process that
+    sees seq 12 after 10 knows it missed a change and resyncs its sockets (docs/protocol.md, "Delivery").
+    ``floor`` is the newest delete's timestamp: an item re-created in the same millisecond still gets a greater
+    one, so item subscribers do not drop it (a tombstone for the whole group, one row however many deletes).
+    """
+
+    stream = models.CharField(_("stream"), max_length=MAX_STREAM_NAME_LENGTH)
+    group_id = models.CharField(_("group id"), max_length=MAX_KEY_LENGTH)
+    seq = models.PositiveBigIntegerField(_("sequence"), default=0)
+    floor = models.BigIntegerField(_("timestamp floor (ms)"), default=0)
+
+    objects = StreamGroupManager()
+
+    class Meta:
+        verbose_name = _("stream group")
+        verbose_name_plural = _("stream groups")
+        constraints = [models.UniqueConstraint(fields=["stream", "group_id"], name="motia_streamgroup_key")]
+
+    def __str__(self) -> str:
+        return f"{self.stream}/{self.group_id} #{self.seq}"
+
+
+class PresenceLease(models.Model):
+    """One socket's presence in a group of a presence stream, alive until ``expires_at`` unless renewed.
+
+    The presence item (one per member) exists while its member holds a lease; a process that dies stops
+    renewing, and any surviving process removes the expired leases and the items they held up.
+    """
+
+    stream = models.CharField(_("stream"), max_length=MAX_STREAM_NAME_LENGTH)
+    group_id = models.CharField(_("group id"), max_length=MAX_KEY_LENGTH)
+    member_id = models.CharField(_("member id"), max_length=MAX_KEY_LENGTH)
+    connection_id = models.CharField(_("connection id"), max_length=64)
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("presence lease")
+        verbose_name_plural = _("presence leases")
+        constraints = [models.UniqueConstraint(fields=["stream", "group_id", "member_id", "connection_id"],
+                                               name="motia_presencelease_key")]
+        indexes = [models.Index(fields=["stream", "group_id", "member_id"], name="motia_presence_member")]
+
+    def __str__(self) -> str:
+        return f"{self.stream}/{self.group_id}/{self.member_id} ({self.connection_id})"
 
 
 # --- events and state (steps) -------------------------------------------------------------------------------
@@ -140,3 +224,26 @@ class StateEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.group}/{self.key}"
+
+
+class CronSchedule(models.Model):
+    """The next tick of one cron step, shared by every runner (``motia_django.cron_queue``).
+
+    A runner owns a tick when its conditional ``UPDATE`` moves ``next_run_at`` from the value it read to the first
+    tick after now; it then stores the run as an ``Event`` in the same transaction. Moving past *now* (not to the
+    following tick) is what makes ticks missed while nothing ran one run.
+    """
+
+    step = models.CharField(_("step"), max_length=255, unique=True, help_text=_("The cron step."))
+    cron = models.CharField(_("cron expression"), max_length=255)
+    next_run_at = models.DateTimeField(_("next run at"))
+    last_run_at = models.DateTimeField(_("last run at"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("cron schedule")
+        verbose_name_plural = _("cron schedules")
+        ordering = ["step"]
+
+    def __str__(self) -> str:
+        return f"{self.step} ({self.cron})"

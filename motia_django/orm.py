@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from motia_django.changes import item_change, publish
 from motia_django.core import next_timestamp, validate_key
-from motia_django.models import StreamItem
+from motia_django.models import StreamGroup, StreamItem
 from motia_django.registry import registry
 
 __all__ = ["connect", "disconnect"]
@@ -35,32 +35,38 @@ def stamp(sender: type[StreamItem], instance: StreamItem, raw: bool = False, usi
     validate_key("group id", instance.group_id)
     validate_key("item id", instance.item_id)
     instance.data = registry.get(instance.stream).validate(instance.data)
+    alias = using or "default"
+    seq, floor = StreamGroup.objects.bump(alias, instance.stream, instance.group_id)  # group row first
     now = timezone.now()
     previous = None
     if instance.pk is not None:
         previous = (
-            StreamItem.objects.using(using).select_for_update().filter(pk=instance.pk)
+            StreamItem.objects.using(alias).select_for_update().filter(pk=instance.pk)
             .values_list("timestamp", "version").first()
         )
     if previous is None:
-        instance.timestamp = next_timestamp(None)
+        instance.timestamp = next_timestamp(floor)
         instance.version = 1
         instance.created_at = instance.created_at or now
     else:
-        instance.timestamp = next_timestamp(previous[0])
+        instance.timestamp = next_timestamp(max(previous[0], floor))
         instance.version = previous[1] + 1
     instance.updated_at = now
+    instance._motia_seq = seq  # type: ignore[attr-defined]  # for ``saved``, after the row is written
 
 
 def saved(sender: type[StreamItem], instance: StreamItem, created: bool, using: str, **kwargs: Any) -> None:
     kind = "create" if created else "update"
     publish(item_change(kind, instance.stream, instance.group_id, instance.item_id, instance.as_item(),
-                        instance.timestamp), using=using)
+                        instance.timestamp, getattr(instance, "_motia_seq", None)), using=using)
 
 
 def deleted(sender: type[StreamItem], instance: StreamItem, using: str, **kwargs: Any) -> None:
+    """Inside the delete's transaction: the group's next number, and a floor for re-creates."""
+    timestamp = next_timestamp(instance.timestamp)
+    seq, floor = StreamGroup.objects.bump(using, instance.stream, instance.group_id, timestamp)
     publish(item_change("delete", instance.stream, instance.group_id, instance.item_id, instance.as_item(),
-                        next_timestamp(instance.timestamp)), using=using)
+                        max(timestamp, floor), seq), using=using)
 
 
 def connect() -> None:

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["Outbox", "TransportWatch", "unwatch_transport", "watch_transport"]
+__all__ = ["Outbox", "TransportWatch", "allow_slow_close", "unwatch_transport", "watch_transport"]
 
 logger = logging.getLogger("motia_django.consumer")
 
@@ -234,6 +234,14 @@ def watch_transport(send: Any, outbox: Outbox) -> tuple[Any, TransportWatch] | N
         logger.debug("Could not watch the transport's write buffer", exc_info=True)
         return None
     return consumer, watch
+
+
+def allow_slow_close(send: Any, seconds: float) -> None:
+    """On Daphne, give a client cut off for falling behind ``seconds`` to read through its backlog to the close
+    frame (Autobahn otherwise drops the connection one second after sending it: a reset, no close code)."""
+    protocol = _daphne_protocol(send)
+    if protocol is not None:
+        protocol.closeHandshakeTimeout = seconds
 
 
 def unwatch_transport(registration: tuple[Any, TransportWatch] | None) -> None:

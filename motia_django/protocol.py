@@ -129,8 +129,7 @@ def parse_subscription(data: Any) -> Subscription:
     """The subscription a ``join``/``leave`` frame's ``data`` describes; raises ``FrameError``."""
     if not isinstance(data, dict):
         raise FrameError("INVALID_MESSAGE", "data must be an object")
-    stream = data.get("streamName") if isinstance(data.get("streamName"), str) else None
-    group = data.get("groupId") if isinstance(data.get("groupId"), str) else None
+    stream, group = frame_names(data)
     stream = _key(data, "streamName", "streamName", stream, group)
     group = _key(data, "groupId", "groupId", stream, group)
     item_id = None if data.get("id") is None else _key(data, "id", "id", stream, group)
@@ -138,29 +137,39 @@ def parse_subscription(data: Any) -> Subscription:
     return Subscription(sub_id, stream, group, item_id)
 
 
-def snapshot(stream: Stream, sub: Subscription) -> str:
-    """The ``sync`` frame for ``sub``, read after the subscription is registered (docs/protocol.md, "Joining").
+def snapshot(stream: Stream, sub: Subscription) -> tuple[str, int | None]:
+    """The ``sync`` frame for ``sub``, read after the subscription is registered (docs/protocol.md, "Joining"),
+    and the group's sequence number read before it (None when the storage keeps none).
 
     An item sync carries the item's timestamp. A group sync carries the newest item's timestamp or now,
     whichever is greater: the client drops a group sync older than the last update/delete it saw, so after a
-    reconnect a group whose newest item was deleted must still resync.
+    reconnect a group whose newest item was deleted must still resync. A group sync holds at most the stream's
+    ``sync_limit`` newest items.
     """
+    seq = stream.backend.group_seq(stream.name, sub.group_id)
     if sub.item_id is None:
-        rows = stream.backend.get_group(stream.name, sub.group_id)
+        rows = stream.backend.get_group(stream.name, sub.group_id, stream.sync_limit)
         timestamp = max([now_ms(), *(stored.timestamp for _, stored in rows)])
         items: Any = [stream.item(id, stored.data) for id, stored in rows]
-        return Change(stream.name, sub.group_id, None, {"type": "sync", "data": items}, timestamp).text
+        return Change(stream.name, sub.group_id, None, {"type": "sync", "data": items}, timestamp).text, seq
     stored = stream.backend.get(stream.name, sub.group_id, sub.item_id)
     if stored is None:
         timestamp, item = now_ms() - ABSENT_ITEM_MARGIN_MS, None
     else:
         timestamp, item = stored.timestamp or now_ms(), stream.item(sub.item_id, stored.data)
-    return Change(stream.name, sub.group_id, sub.item_id, {"type": "sync", "data": item}, timestamp).text
+    return Change(stream.name, sub.group_id, sub.item_id, {"type": "sync", "data": item}, timestamp).text, seq
+
+
+def _valid(value: Any) -> str | None:
+    try:
+        return validate_key("name", value)
+    except StreamValidationError:
+        return None
 
 
 def frame_names(data: Any) -> tuple[str | None, str | None]:
-    """The stream and group a frame's ``data`` names, where they are strings (for its error event)."""
+    """The stream and group a frame's ``data`` names, where they are valid names (for its error event; a frame
+    naming none is ignored)."""
     if not isinstance(data, dict):
         return None, None
-    stream, group = data.get("streamName"), data.get("groupId")
-    return (stream if isinstance(stream, str) else None, group if isinstance(group, str) else None)
+    return _valid(data.get("streamName")), _valid(data.get("groupId"))

@@ -9,88 +9,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import Any
 
 from django.core import checks
-from django.utils.module_loading import import_string
 
 from motia_django.conf import motia_settings
-from motia_django.core import MAX_STREAM_NAME_LENGTH
+from motia_django.definitions import build_stream
 from motia_django.discovery import iter_configs
-from motia_django.exceptions import DefinitionError, SchemaDefinitionError, StreamNotFound
+from motia_django.exceptions import StreamNotFound
 from motia_django.registries import Registry
-from motia_django.schema import compile_schema
-from motia_django.storage import Backend, CustomBackend, DatabaseBackend, StateStream
 from motia_django.stream import Stream
 
-__all__ = ["StreamRegistry", "registry", "streams"]
-
-STORAGE_TYPES = ("default", "custom")
-
-
-def _resolve(value: Any, what: str) -> Any:
-    if isinstance(value, str):
-        try:
-            return import_string(value)
-        except ImportError as exc:
-            raise DefinitionError("motia_django.E006", f"{what} {value!r} cannot be imported: {exc}",
-                                  "Give a dotted path to a callable, or the callable itself.") from None
-    return value
-
-
-def build_stream(config: Any, origin: str, name: str | None = None) -> Stream:
-    """Build one ``Stream`` from a config dict as in Motia (``name``, ``schema``, ``baseConfig``, ``canAccess``)."""
-    if not isinstance(config, dict):
-        raise DefinitionError("motia_django.E002", f"config must be a dict, got {type(config).__name__}",
-                              'Define config = {"name": ..., "schema": ..., "baseConfig": {"storageType": "default"}}.')
-    config_name = config.get("name", name)
-    if name is not None and config_name != name:
-        raise DefinitionError("motia_django.E003", f"name {config_name!r} does not match its key {name!r}",
-                              "Remove 'name' from the entry or make it equal to the key.")
-    if not isinstance(config_name, str) or not config_name.strip():
-        raise DefinitionError("motia_django.E003", "stream has no name",
-                              'Add "name": "<streamName>" (the name clients subscribe to).')
-    if len(config_name) > MAX_STREAM_NAME_LENGTH:
-        raise DefinitionError("motia_django.E003", f"stream name is longer than {MAX_STREAM_NAME_LENGTH} characters",
-                              "Use a shorter name.")
-    try:
-        schema = compile_schema(config.get("schema"))
-    except SchemaDefinitionError as exc:
-        raise DefinitionError("motia_django.E005", f"stream {config_name!r}: schema is {exc}",
-                              "Give a JSON Schema dict (checked against its $schema draft, 2020-12 by default), "
-                              "a pydantic model class, or Model.model_json_schema().") from None
-    base = config.get("baseConfig", {"storageType": "default"})
-    if not isinstance(base, dict):
-        raise DefinitionError("motia_django.E006", f"stream {config_name!r}: baseConfig must be a dict",
-                              'Use {"storageType": "default"} or {"storageType": "custom", "factory": ...}.')
-    storage_type = base.get("storageType", "default")
-    backend: Backend
-    if storage_type == "default":
-        backend = DatabaseBackend()
-    elif storage_type == "custom":
-        factory = _resolve(base.get("factory"), "factory")
-        if not callable(factory):
-            raise DefinitionError("motia_django.E006", f"stream {config_name!r}: custom storage needs a factory",
-                                  'Add "factory": "path.to.make_storage" returning a StateStream subclass instance.')
-        try:
-            storage = factory()
-        except Exception as exc:
-            raise DefinitionError("motia_django.E006", f"stream {config_name!r}: factory raised {exc!r}",
-                                  "Fix the factory so it can be called with no arguments.") from None
-        if not isinstance(storage, StateStream):
-            raise DefinitionError("motia_django.E006",
-                                  f"stream {config_name!r}: factory returned {type(storage).__name__}, "
-                                  "not a motia_django.StateStream",
-                                  "Subclass motia_django.StateStream and implement get, set, delete, get_group.")
-        backend = CustomBackend(storage)
-    else:
-        raise DefinitionError("motia_django.E006", f"stream {config_name!r}: unknown storageType {storage_type!r}",
-                              f"Use one of: {', '.join(STORAGE_TYPES)}.")
-    can_access = _resolve(config.get("canAccess", config.get("can_access")), "canAccess")
-    if can_access is not None and not callable(can_access):
-        raise DefinitionError("motia_django.E007", f"stream {config_name!r}: canAccess is not callable",
-                              "Give canAccess(subscription, auth_context) -> bool (sync or async).")
-    return Stream(config_name, schema, backend, can_access=can_access, origin=origin, config=config)
+__all__ = ["StreamRegistry", "build_stream", "registry", "streams"]
 
 
 class StreamRegistry(Registry[Stream]):
@@ -119,6 +48,16 @@ class StreamRegistry(Registry[Stream]):
             hint="Stream names must be unique: rename one, or remove the duplicate definition.",
             id="motia_django.E004",
         )
+
+    def finish(self, found: dict[str, Stream], errors: list[checks.CheckMessage]) -> None:
+        for stream in list(found.values()):
+            tracked = stream.presence.tracks if stream.presence else None
+            if tracked is not None and (tracked not in found or tracked == stream.name):
+                errors.append(checks.Error(
+                    f"{stream.origin}: presence stream {stream.name!r} tracks {tracked!r}, which is not another "
+                    "registered stream", hint='Set "presence": {"tracks": "<a stream clients join>"}.',
+                    id="motia_django.E015"))
+                del found[stream.name]
 
     def not_found(self, name: str) -> Exception:
         return StreamNotFound(name, list(self._items))

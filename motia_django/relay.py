@@ -22,8 +22,10 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 
+from motia_django.bridge import to_thread
 from motia_django.changes import Change
 from motia_django.conf import motia_settings
+from motia_django.database import group_seqs
 from motia_django.hub import GroupKey, Hub
 
 __all__ = ["MESSAGE_TYPE", "ORIGIN", "Relay", "RemoteFrame", "group_name", "is_local_layer"]
@@ -38,6 +40,10 @@ ORIGIN = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 #: Seconds between re-joins of the layer groups (channels-redis' core layer forgets members after a day).
 REFRESH_SECONDS = 3600.0
+
+#: Seconds between heartbeats through the process's own channel (they prove nothing was lost on the way).
+BEAT_SECONDS = 1.0
+BEAT_TYPE = "motia.beat"
 
 
 def group_name(stream: str, group_id: str) -> str:
@@ -60,22 +66,31 @@ class RemoteFrame:
     id: str | None
     text: str
     type: str
+    seq: int | None
 
 
 class Relay:
-    """Sends this process's changes to the layer; receives the other processes' for the hub."""
+    """Sends this process's changes to the layer; receives the other processes' for the hub.
+
+    A heartbeat goes through the process's own channel every ``BEAT_SECONDS``. A beat that cannot be sent, or
+    one that arrives after a missed one, means changes may have been lost on the way (Redis restarted, the
+    connection dropped, a channel overflowed): the relay then joins its groups again and resyncs every group
+    whose sequence number in the database is ahead of what this process delivered (``recover``).
+    """
 
     def __init__(self, hub: Hub, layer: Any, submit: Any) -> None:
         self.hub, self.layer, self.submit = hub, layer, submit
         self.channel: str | None = None
-        self._listener: asyncio.Task[None] | None = None
+        self.degraded = False  # changes may have been missed; recover at the next beat that gets through
+        self._tasks: list[asyncio.Task[None]] = []
         self._ready: asyncio.Lock | None = None
+        self._beat = 0
 
     # --- sending (any thread) ------------------------------------------------------------------------------
 
     def message(self, change: Change) -> dict[str, Any]:
         return {"type": MESSAGE_TYPE, "origin": ORIGIN, "text": change.text, "stream": change.stream,
-                "group": change.group_id, "id": change.id, "kind": change.type}
+                "group": change.group_id, "id": change.id, "kind": change.type, "seq": change.seq}
 
     def send(self, change: Change) -> None:
         """One ``group_send`` on this process's delivery loop, in order with earlier changes."""
@@ -90,47 +105,91 @@ class Relay:
         async with self._ready:
             if self.channel is None:
                 self.channel = await self.layer.new_channel(prefix="motia-hub.")
-                self._listener = asyncio.get_running_loop().create_task(self._listen(self.channel))
+                loop = asyncio.get_running_loop()
+                self._tasks = [loop.create_task(self._listen(self.channel)), loop.create_task(self._beats())]
         return self.channel
 
     async def listen(self, key: GroupKey) -> None:
-        await self.layer.group_add(group_name(*key), await self._channel())
+        """Receive the group's changes from other processes; if the layer is down, recover later instead."""
+        try:
+            await self.layer.group_add(group_name(*key), await self._channel())
+        except Exception:
+            if not self.degraded:
+                logger.warning("The channel layer is unreachable: changes from other processes will be "
+                               "resynced when it is back", exc_info=True)
+            self.degraded = True
 
     async def unlisten(self, key: GroupKey) -> None:
         if self.channel is not None:
-            await self.layer.group_discard(group_name(*key), self.channel)
+            with contextlib.suppress(Exception):
+                await self.layer.group_discard(group_name(*key), self.channel)
 
     async def _listen(self, channel: str) -> None:
-        refresh = asyncio.get_running_loop().time() + REFRESH_SECONDS
+        expected: int | None = None
         while True:
             try:
-                message = await asyncio.wait_for(self.layer.receive(channel), REFRESH_SECONDS)
-            except TimeoutError:
-                message = None
+                message = await self.layer.receive(channel)  # never cancelled: the pub/sub layer unsubscribes
             except asyncio.CancelledError:
                 raise
             except Exception:
-                logger.exception("Receiving changes from the channel layer failed; retrying")
+                logger.warning("Receiving from the channel layer failed; retrying", exc_info=True)
+                self.degraded = True
                 await asyncio.sleep(1)
                 continue
-            if message is not None and message.get("origin") != ORIGIN:
+            if message.get("type") == BEAT_TYPE:
+                if message.get("origin") == ORIGIN:
+                    if expected is not None and message.get("n") != expected:
+                        self.degraded = True  # a beat went missing: so may have changes
+                    expected = int(message.get("n", 0)) + 1
+                    if self.degraded:
+                        await self.recover()
+            elif message.get("origin") != ORIGIN:
                 self.hub.deliver(RemoteFrame(message["stream"], message["group"], message.get("id"),
-                                             message["text"], message.get("kind", "")))
+                                             message["text"], message.get("kind", ""), message.get("seq")))
+
+    async def _beats(self) -> None:
+        assert self.channel is not None
+        refresh = asyncio.get_running_loop().time() + REFRESH_SECONDS
+        while True:
+            await asyncio.sleep(BEAT_SECONDS)
+            self._beat += 1
+            try:
+                await self.layer.send(self.channel, {"type": BEAT_TYPE, "origin": ORIGIN, "n": self._beat})
+            except Exception:
+                if not self.degraded:
+                    logger.warning("The channel layer is unreachable; will resync when it is back", exc_info=True)
+                self.degraded = True
             if asyncio.get_running_loop().time() >= refresh:
                 refresh = asyncio.get_running_loop().time() + REFRESH_SECONDS
-                await self._rejoin(channel)
+                await self._rejoin()
 
-    async def _rejoin(self, channel: str) -> None:
+    async def _rejoin(self) -> None:
+        if self.channel is None:
+            return
         for key in list(self.hub.sockets):
-            with contextlib.suppress(Exception):
-                await self.layer.group_add(group_name(*key), channel)
+            await self.layer.group_add(group_name(*key), self.channel)
+
+    async def recover(self) -> None:
+        """Join every group again, then resync the groups that changed while changes may have been lost."""
+        try:
+            await self._rejoin()
+            keys = list(self.hub.sockets)
+            stored = await to_thread(group_seqs)(keys)
+        except Exception:
+            logger.warning("Could not recover from the channel layer outage yet; will retry", exc_info=True)
+            return
+        self.degraded = False
+        delivered = self.hub.sequencer.last
+        stale = [key for key in keys if key not in delivered or stored.get(key, 0) > delivered[key]]
+        logger.info("Channel layer back: resyncing %d of %d groups", len(stale), len(keys))
+        self.hub.resync(stale)
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(BaseException):
-                await self._listener
-        self._listener, self.channel = None, None
+                await task
+        self._tasks, self.channel = [], None
 
 
 def make_relay(hub: Hub, submit: Any) -> Relay | None:

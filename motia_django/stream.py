@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from motia_django.bridge import asyncify, dual, sync_caller_above, to_thread
@@ -22,7 +23,17 @@ from motia_django.schema import Schema
 from motia_django.storage import Backend, StoredItem
 from motia_django.writes import Write, submit
 
-__all__ = ["Stream"]
+__all__ = ["Presence", "Stream"]
+
+
+@dataclass(frozen=True)
+class Presence:
+    """A presence stream's setting: which stream's joins make a member present, and for how long a dead
+    server's members stay (``ttl`` seconds); ``data(subscription, auth_context)`` builds a member's item."""
+
+    tracks: str
+    ttl: float = 30.0
+    data: Callable[..., Any] | None = None
 
 
 class Stream:
@@ -37,6 +48,12 @@ class Stream:
         can_access: Callable[..., Any] | None = None,
         origin: str = "",
         config: dict[str, Any] | None = None,
+        sync_limit: int | None = None,
+        on_join: Callable[..., Any] | None = None,
+        on_leave: Callable[..., Any] | None = None,
+        ttl: float | None = None,
+        max_items: int | None = None,
+        presence: Presence | None = None,
     ) -> None:
         self.name = name
         self.schema = schema
@@ -44,6 +61,10 @@ class Stream:
         self.can_access = can_access
         self.origin = origin
         self.config = config or {}
+        self.sync_limit = sync_limit  # a group join's sync holds at most this many newest items
+        self.on_join, self.on_leave = on_join, on_leave  # lifecycle hooks of subscriptions
+        self.ttl, self.max_items = ttl, max_items  # retention: seconds since an item's last write; newest N kept
+        self.presence = presence
 
     def __repr__(self) -> str:
         return f"<Stream {self.name!r} from {self.origin}>"
@@ -72,8 +93,8 @@ class Stream:
     item = staticmethod(make_item)
 
     def _publish(self, kind: str, group_id: str, id: str, stored: StoredItem) -> None:
-        publish(item_change(kind, self.name, group_id, id, self.item(id, stored.data), stored.timestamp),
-                using=self.backend.db_alias())
+        publish(item_change(kind, self.name, group_id, id, self.item(id, stored.data), stored.timestamp,
+                            stored.seq), using=self.backend.db_alias())
 
     # --- the API: sync bodies, published below as ``dual`` methods and ``a*`` twins --------------------------
 
@@ -121,6 +142,14 @@ class Stream:
 
     def _list_groups(self) -> list[str]:
         return self.backend.list_groups(self.name)
+
+    def _clear(self, group_id: str) -> list[dict[str, Any]]:
+        """Delete every item of the group (each broadcast as a delete); returns the deleted items."""
+        self._keys(group_id, item=False)
+        removed = self.backend.clear(self.name, group_id)
+        for id, stored in removed:
+            self._publish("delete", group_id, id, stored)
+        return [self.item(id, stored.data) for id, stored in removed]
 
     def _apply(self, group_id: str, id: str, ops: Any) -> StoredItem:
         def change(current: dict[str, Any] | None) -> dict[str, Any]:
@@ -214,6 +243,7 @@ class Stream:
     list_groups = listGroups = dual(_list_groups)
     update = dual(_update, _aupdate)
     send = dual(_send, _asend)
+    clear = dual(_clear)
 
     aget = asyncify(_get)
     aset = _aset
@@ -222,3 +252,4 @@ class Stream:
     alist_groups = asyncify(_list_groups)
     aupdate = _aupdate
     asend = _asend
+    aclear = asyncify(_clear)

@@ -6,6 +6,10 @@ a PostgreSQL URL). Tests that need a live server start one with ``tests.support.
 
 import os
 
+# The example's chatPresence stream: no presence upkeep (a write every TTL/3) in the middle of other tests, whose
+# in-memory SQLite database locks whole tables; tests/test_presence.py sets its own.
+os.environ.setdefault("PRESENCE_TTL_S", "3600")
+
 from example_project.settings import *  # noqa: F403
 from example_project.settings import database_config
 

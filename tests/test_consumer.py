@@ -375,3 +375,14 @@ async def test_admin_edits_reach_subscribers(admin_client):
     assert frame["event"] == {"type": "update", "data": chat("m1", "by admin")}
     assert frame["timestamp"] > before["timestamp"]
     await client.close()
+
+
+async def test_a_group_sync_holds_the_newest_items_up_to_the_streams_limit():
+    with override_settings(STREAMS={"capped": {"schema": {"type": "object"}, "syncLimit": 3}}):
+        for i in range(5):
+            await streams["capped"].aset("big", f"m{i}", {"i": i})
+        client = await Client().connect()
+        await client.join("capped", "big")
+        assert [item["id"] for item in (await client.next())["event"]["data"]] == ["m2", "m3", "m4"]
+        assert len(await streams["capped"].aget_group("big")) == 5  # the stream API still reaches everything
+        await client.close()

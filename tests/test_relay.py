@@ -4,7 +4,6 @@ origin on an in-memory layer; tests/test_scaleout.py runs real processes on Redi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 
