@@ -3,6 +3,7 @@
 - ``DATABASE_URL``: default a SQLite file beside manage.py; ``postgres://...`` for PostgreSQL.
 - ``REDIS_URL``: unset means the in-memory channel layer (one process); set, channels-redis is used so that
   several Daphne processes, workers and shells share broadcasts and events.
+- ``MOTIA_EVENT_LEASE_SECONDS``: ``MOTIA["EVENT_LEASE_SECONDS"]`` (unset: motia_django's default).
 """
 
 from __future__ import annotations
@@ -117,6 +118,9 @@ REST_FRAMEWORK = {
 STREAMS: dict = {}
 
 MOTIA: dict = {}
+# MOTIA_EVENT_LEASE_SECONDS: how long a killed worker's running events wait before they run again (default 30).
+if os.environ.get("MOTIA_EVENT_LEASE_SECONDS"):
+    MOTIA["EVENT_LEASE_SECONDS"] = float(os.environ["MOTIA_EVENT_LEASE_SECONDS"])
 
 LOGGING = {
     "version": 1,

@@ -52,6 +52,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             errors.append(checks.Error(f"settings.MOTIA[{key!r}] must be a positive integer, got {value!r}",
                                        hint=f"Default: {DEFAULTS[key]}.", id="motia_django.E012"))
+    for key in ("EVENT_LEASE_SECONDS", "WORKER_POLL_SECONDS", "HOUSEKEEPING_SECONDS"):
+        value = getattr(motia_settings, key)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            errors.append(checks.Error(f"settings.MOTIA[{key!r}] must be a positive number of seconds, got {value!r}",
+                                       hint=f"Default: {DEFAULTS[key]}.", id="motia_django.E014"))
     try:
         motia_settings.AUTHENTICATE  # noqa: B018 - importing it is the check
     except ImportError as exc:

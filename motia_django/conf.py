@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     # WebSocket limits (docs/protocol.md, "Limits").
     "MAX_FRAME_BYTES": 64 * 1024,
     "MAX_SUBSCRIPTIONS": 256,
+    # A group join syncs at most this many of the group's newest items (a stream's "syncLimit" overrides it).
+    "SYNC_LIMIT": 1000,
     "SEND_QUEUE_LIMIT": 1000,
     # Dotted path (or callable) ``authenticate(token, scope) -> auth context | None``; raising refuses.
     "AUTHENTICATE": None,
@@ -35,10 +37,17 @@ DEFAULTS: dict[str, Any] = {
     "EVENT_MAX_ATTEMPTS": 5,
     "EVENT_RETRY_BACKOFF": 1.0,  # seconds; doubles on each attempt
     "EVENT_RETRY_BACKOFF_MAX": 300.0,
-    "EVENT_LEASE_SECONDS": 300.0,  # a running event not finished after this is taken up again
+    # A running event whose worker stopped renewing its lease (renewed every third of it while the handler runs)
+    # is taken up again after this. It bounds how late a SIGKILLed worker's events run again; a worker or server
+    # that stops normally gives its events back at once. Too short, and a worker whose loop stalls that long
+    # loses events it is still running to another worker (which runs them again). 30 s, as BullMQ's lock.
+    "EVENT_LEASE_SECONDS": 30.0,
     "EVENTS_IN_PROCESS": None,  # None: True when the channel layer is the in-memory one
     "WORKER_CONCURRENCY": 10,  # events one worker process runs at once
     "WORKER_POLL_SECONDS": 5.0,  # how often a worker looks for due retries and events no wake-up announced
+    # How often a worker enforces retention (a stream's ttl, maxItemsPerGroup) and removes the presence of
+    # servers that died.
+    "HOUSEKEEPING_SECONDS": 60.0,
     # API steps: the middleware they run through on motia_django.asgi's handler (None: the async-native part of
     # MIDDLEWARE; sync-only middleware costs a thread hop per request).
     "API_MIDDLEWARE": None,

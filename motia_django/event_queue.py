@@ -2,8 +2,9 @@
 
 A worker claims a batch of due events (PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``; other databases: a
 conditional ``UPDATE`` per event) and marks them ``running`` with a lease it renews while the handler runs.
-An event whose lease expired (its worker died) is due again, so delivery is at least once. Everything here is
-sync and short; runners call it through a thread.
+An event whose lease expired (its worker died) is due again, so delivery is at least once. A worker that stops
+normally gives its events back at once (``release_events``) instead of leaving them to the lease. Everything here
+is sync and short; runners call it through a thread.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.utils import timezone
 from motia_django.conf import motia_settings
 from motia_django.models import Event
 
-__all__ = ["claim_events", "default_worker_id", "finish_event", "renew_leases", "retry_delay"]
+__all__ = ["claim_events", "default_worker_id", "finish_event", "release_events", "renew_leases", "retry_delay"]
 
 ERROR_LIMIT = 20_000  # characters of traceback kept in Event.last_error
 Status = Event.Status
@@ -77,6 +78,16 @@ def renew_leases(event_ids: Sequence[int], worker_id: str) -> None:
         lease_until = timezone.now() + timedelta(seconds=float(motia_settings.EVENT_LEASE_SECONDS))
         Event.objects.filter(pk__in=list(event_ids), status=Status.RUNNING, locked_by=worker_id).update(
             lease_until=lease_until)
+
+
+def release_events(worker_id: str) -> int:
+    """Give back every event ``worker_id`` is running (it is stopping): pending and due now, so any runner takes
+    them up at once. The interrupted attempt is not counted: a server restarted N times in the middle of a long
+    handler does not make its event dead. Returns how many were given back."""
+    now = timezone.now()
+    return Event.objects.filter(status=Status.RUNNING, locked_by=worker_id).update(
+        status=Status.PENDING, available_at=now, lease_until=None, locked_by="", attempts=F("attempts") - 1,
+        updated_at=now)
 
 
 def retry_delay(attempts: int) -> float:

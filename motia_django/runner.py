@@ -3,6 +3,11 @@
 Outcomes: ``done``; ``failed`` (the input did not match the step's ``input`` schema: not retried); back to
 ``pending`` with an exponential backoff; ``dead`` after ``EVENT_MAX_ATTEMPTS``. ``run_pending()`` runs due events
 in the calling thread and returns (tests, scripts); ``motia_django.worker`` runs a runner forever.
+
+A serving runner also turns due cron ticks into events (``motia_django.cron_queue``), and sleeps no longer than
+until the next tick. Cron steps run from those events like event steps, with ``handler(context)``. ``stop()``
+ends ``serve()``: running handlers are cancelled and their events given back (pending, due now), so a worker or
+server that stops normally leaves nothing waiting for a lease.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import time
 import traceback
 from typing import Any
@@ -19,9 +25,18 @@ from asgiref.sync import async_to_sync, sync_to_async
 
 from motia_django.conf import motia_settings
 from motia_django.context import FlowContext
-from motia_django.event_queue import claim_events, default_worker_id, finish_event, renew_leases, retry_delay
+from motia_django.cron_queue import enqueue_due_ticks, seconds_until
+from motia_django.event_queue import (
+    claim_events,
+    default_worker_id,
+    finish_event,
+    release_events,
+    renew_leases,
+    retry_delay,
+)
 from motia_django.exceptions import StreamValidationError
 from motia_django.models import Event
+from motia_django.retention import housekeeping
 from motia_django.steps import step_registry
 from motia_django.writes import write_scope
 
@@ -44,11 +59,21 @@ class EventRunner:
         self.concurrency = int(concurrency or motia_settings.WORKER_CONCURRENCY)
         self.background = background
         self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.claimed = 0  # events claimed so far
+        self.unstarted = 0  # events claimed after stop(): given back without running
+        self.released = 0  # events given back when serve() stopped
+        self.stopping = False
         self._wake: asyncio.Event | None = None
 
     def wake(self) -> None:
         if self._wake is not None:
             self._wake.set()
+
+    def stop(self) -> None:
+        """Make ``serve()`` return (call on the runner's loop): no more claims; running handlers are cancelled and
+        their events given back."""
+        self.stopping = True
+        self.wake()
 
     async def fill(self) -> int:
         """Claim as many due events as there is room for, and start them."""
@@ -56,6 +81,10 @@ class EventRunner:
         if free <= 0:
             return 0
         events = await sync_to_async(claim_events)(self.worker_id, free, background=self.background)
+        self.claimed += len(events)
+        if self.stopping:  # claimed while stopping: serve() gives them back
+            self.unstarted += len(events)
+            return 0
         for event in events:
             task = asyncio.create_task(self.run_event(event), name=f"motia-event-{event.pk}")
             self.tasks[event.pk] = task
@@ -67,25 +96,55 @@ class EventRunner:
         self.wake()
 
     async def serve(self) -> None:
-        """Run forever: claim on wake-up, on a task finishing, and every ``WORKER_POLL_SECONDS``."""
+        """Run until ``stop()``: enqueue due cron ticks, claim on wake-up, on a task finishing, at the next cron
+        tick and every ``WORKER_POLL_SECONDS``; then give back what is still running."""
         self._wake = asyncio.Event()
         log.info("motia events worker %s started", self.worker_id)
-        next_beat = time.monotonic()
-        while True:
-            self._wake.clear()
+        next_beat = next_chores = time.monotonic()
+        try:
+            while not self.stopping:
+                self._wake.clear()
+                next_tick = None
+                try:
+                    if step_registry.cron_steps:
+                        next_tick = await sync_to_async(enqueue_due_ticks)(background=self.background)
+                    await self.fill()
+                    lease = float(motia_settings.EVENT_LEASE_SECONDS)
+                    if self.tasks and time.monotonic() >= next_beat:
+                        await sync_to_async(renew_leases)(list(self.tasks), self.worker_id)
+                        next_beat = time.monotonic() + lease / 3
+                    if self.background and time.monotonic() >= next_chores:
+                        next_chores = time.monotonic() + float(motia_settings.HOUSEKEEPING_SECONDS)
+                        await sync_to_async(housekeeping)()
+                except Exception:
+                    log.exception("motia events worker %s: database error; retrying", self.worker_id)
+                timeout = min(seconds_until(next_tick, float(motia_settings.WORKER_POLL_SECONDS)),
+                              next_chores - time.monotonic() if self.background else math.inf)
+                if self.tasks:
+                    timeout = min(timeout, next_beat - time.monotonic())
+                if self.stopping:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(0.05, timeout))
+        finally:
+            await self._give_back()
+
+    async def _give_back(self) -> None:
+        """Cancel the running handlers and return their events to the queue (due now)."""
+        tasks = list(self.tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        if tasks or self.unstarted:  # else this runner holds nothing (and may touch no database on the way out)
             try:
-                await self.fill()
-                lease = float(motia_settings.EVENT_LEASE_SECONDS)
-                if self.tasks and time.monotonic() >= next_beat:
-                    await sync_to_async(renew_leases)(list(self.tasks), self.worker_id)
-                    next_beat = time.monotonic() + lease / 3
+                self.released = await sync_to_async(release_events)(self.worker_id)
             except Exception:
-                log.exception("motia events worker %s: database error; retrying", self.worker_id)
-            timeout = float(motia_settings.WORKER_POLL_SECONDS)
-            if self.tasks:
-                timeout = max(0.05, min(timeout, next_beat - time.monotonic()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                log.exception("motia events worker %s: could not give its events back; they run again after "
+                              "their lease", self.worker_id)
+                return
+        if self.released:
+            log.info("motia events worker %s stopped; %d running event(s) given back", self.worker_id, self.released)
 
     async def drain(self) -> int:
         """Run due events until none is left (including retries that are due right away)."""
@@ -121,7 +180,9 @@ class EventRunner:
         try:
             step = step_registry.get(event.step)
         except KeyError:
-            return Status.DEAD, f"no event step named {event.step!r} is registered", None
+            step = None
+        if step is None or step.type not in ("event", "cron"):
+            return Status.DEAD, f"no event or cron step named {event.step!r} is registered", None
         context = FlowContext(event.trace_id, step)
         data: Any = event.data
         if step.input_schema is not None:
@@ -132,13 +193,14 @@ class EventRunner:
                                      {"errors": exc.errors})
                 return Status.FAILED, f"input does not match the step's input schema: {exc}", None
         handler = step.handler
-        assert handler is not None  # event steps always have one
+        assert handler is not None  # event and cron steps always have one
+        args: tuple[Any, ...] = (context,) if step.type == "cron" else (data, context)  # Motia's cron handler(ctx)
         try:
             if step.is_async:
                 async with write_scope():  # the step's writes are committed before it counts as done
-                    await handler(data, context)
+                    await handler(*args)
             else:
-                await sync_to_async(handler, thread_sensitive=not self.background)(data, context)
+                await sync_to_async(handler, thread_sensitive=not self.background)(*args)
         except Exception as exc:
             error = traceback.format_exc()
             if event.attempts >= max_attempts:

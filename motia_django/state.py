@@ -1,8 +1,10 @@
 """``context.state``: Motia's flow state, JSON values under (group, key), kept in the ``StateEntry`` table.
 
 Steps usually use the trace id as the group (``await context.state.set(context.trace_id, "order", {...})``)
-so that the steps of one flow share data; ``clear(group)`` drops it when the flow is done. Each method is
-plain in sync code and awaitable in async code, like the stream API.
+so that the steps of one flow share data; ``clear(group)`` drops it when the flow is done. ``update`` takes the
+stream API's ops (``motia_django.ops``) and applies them in one locked read-modify-write, so concurrent steps
+incrementing one counter lose nothing. Each method is plain in sync code and awaitable in async code, like the
+stream API.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from motia_django.bridge import asyncify, dual
 from motia_django.core import validate_key
 from motia_django.exceptions import StreamValidationError
 from motia_django.models import StateEntry
+from motia_django.ops import apply_ops
 
 __all__ = ["State", "state"]
 
@@ -53,6 +57,34 @@ class State:
             entry.delete()
             return entry.value
 
+    def _update(self, group: str, key: str, ops: Any) -> dict[str, Any]:
+        """Apply update ops (``set``, ``merge``, ``increment``, ``decrement``, ``remove``; see
+        ``motia_django.ops``) to the value under a row lock and return the new value. A missing key (or a null
+        value) starts from ``{}``; a value that is not an object cannot take ops."""
+        _key("group", group), _key("key", key)
+        for _attempt in range(3):
+            try:
+                with transaction.atomic():
+                    entry = StateEntry.objects.select_for_update().filter(group=group, key=key).first()
+                    current = None if entry is None else entry.value
+                    if current is not None and not isinstance(current, dict):
+                        raise StreamValidationError(
+                            f"state {group}/{key} holds a {type(current).__name__}; update ops need an object "
+                            "(use set to replace it)")
+                    value = apply_ops(current, ops)
+                    if entry is None:
+                        StateEntry.objects.create(group=group, key=key, value=value)
+                    else:
+                        StateEntry.objects.filter(pk=entry.pk).update(value=value, updated_at=timezone.now())
+                    return value
+            except IntegrityError:  # created concurrently: the next pass locks the new row
+                continue
+        raise StreamValidationError(f"state {group}/{key}: could not update it (created concurrently, repeatedly)")
+
+    def _list_groups(self) -> list[str]:
+        """The groups that hold values, sorted."""
+        return list(StateEntry.objects.order_by("group").values_list("group", flat=True).distinct())
+
     def _get_group(self, group: str) -> list[Any]:
         """The group's values, oldest first."""
         return list(StateEntry.objects.filter(group=_key("group", group))
@@ -64,13 +96,17 @@ class State:
     get = dual(_get)
     set = dual(_set)
     delete = dual(_delete)
+    update = dual(_update)
     get_group = getGroup = dual(_get_group)
+    list_groups = listGroups = dual(_list_groups)
     clear = dual(_clear)
 
     aget = asyncify(_get)
     aset = asyncify(_set)
     adelete = asyncify(_delete)
+    aupdate = asyncify(_update)
     aget_group = asyncify(_get_group)
+    alist_groups = asyncify(_list_groups)
     aclear = asyncify(_clear)
 
 

@@ -6,14 +6,17 @@ is left out and its problem kept as a system check message naming the file (``st
 
 Interface (read by the API views, the worker, the OpenAPI schema and the workbench pages):
 
-- ``step_registry.steps``: every valid ``Step``, in file order; ``.api_steps`` and ``.event_steps`` filter it;
+- ``step_registry.steps``: every valid ``Step``, in file order; ``.api_steps``, ``.event_steps`` and
+  ``.cron_steps`` filter it;
   ``.get(name)`` returns one (``KeyError`` if absent); ``.subscribers(topic)`` the event steps of a topic;
   ``.errors`` the check messages; ``.load()`` rebuilds everything in one swap.
-- ``Step``: ``name``, ``type`` ("api", "event" or "noop"), ``description``, ``flows``, ``emits`` and
-  ``virtual_emits`` (topic names), ``path`` (Motia syntax, ``/chat-messages/:channelId``), ``path_params``,
+- ``Step``: ``name``, ``type`` ("api", "event", "cron" or "noop"), ``description``, ``flows``, ``emits``,
+  ``virtual_emits`` and ``virtual_subscribes`` (topic names), ``labels`` (topic -> label, from Motia's
+  ``{"topic", "label"}`` entries), ``path`` (Motia syntax, ``/chat-messages/:channelId``), ``path_params``,
   ``method``, ``body_schema`` (a compiled ``motia_django.schema.Schema`` or None), ``response_schema``
   (``{status: Schema}``), ``query_params`` (``[{"name", "description"}]``), ``subscribes``, ``input_schema``,
-  ``handler``, ``is_async``, ``origin`` (the file), ``config`` (the module's dict, untouched).
+  ``cron`` (the expression of a cron step), ``handler``, ``is_async``, ``origin`` (the file), ``config`` (the
+  module's dict, untouched).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 from django.core import checks
 from django.utils.module_loading import import_string
 
+from motia_django.cron import check_expression
 from motia_django.discovery import iter_configs
 from motia_django.exceptions import DefinitionError, SchemaDefinitionError
 from motia_django.registries import Registry
@@ -35,7 +39,7 @@ from motia_django.schema import Schema, compile_schema
 
 __all__ = ["STEP_TYPES", "Step", "StepRegistry", "build_step", "path_shape", "step_registry"]
 
-STEP_TYPES = ("api", "event", "noop")
+STEP_TYPES = ("api", "event", "cron", "noop")
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _PARAM = re.compile(r"^:([A-Za-z_][A-Za-z0-9_]*)$")
 _LITERAL = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=@-]+$")
@@ -54,6 +58,8 @@ class Step:
     flows: list[str] = field(default_factory=list)
     emits: list[str] = field(default_factory=list)
     virtual_emits: list[str] = field(default_factory=list)
+    virtual_subscribes: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
     path: str = ""
     path_params: list[str] = field(default_factory=list)
     method: str = ""
@@ -62,6 +68,7 @@ class Step:
     query_params: list[dict[str, Any]] = field(default_factory=list)
     subscribes: list[str] = field(default_factory=list)
     input_schema: Schema | None = None
+    cron: str = ""
     authentication_classes: list[Any] | None = None
     permission_classes: list[Any] | None = None
 
@@ -102,6 +109,16 @@ def _strings(config: dict[str, Any], key: str, name: str, *, topics: bool = Fals
                 f'Entries of "{key}" are strings' + (' or {"topic": "..."}.' if topics else "."))
         out.append(entry)
     return out
+
+
+def _labels(config: dict[str, Any], *keys: str) -> dict[str, str]:
+    """Labels of Motia's ``{"topic": ..., "label": ...}`` entries (drawn on the Flows page's edges)."""
+    labels: dict[str, str] = {}
+    for key in keys:
+        for entry in config.get(key) or []:
+            if isinstance(entry, dict) and isinstance(entry.get("label"), str) and entry["label"]:
+                labels.setdefault(str(entry.get("topic")), entry["label"])
+    return labels
 
 
 def _schema(value: Any, name: str, key: str) -> Schema | None:
@@ -168,8 +185,8 @@ def build_step(config: Any, handler: Any, origin: str) -> Step:
                    f"Use one of: {', '.join(STEP_TYPES)}.")
     if kind != "noop" and not callable(handler):
         raise DefinitionError("motia_django.E104", f"step {name!r}: the module has no callable handler",
-                   "Define handler(req, context) for api steps or handler(input, context) for event steps "
-                   "(def or async def).")
+                   "Define handler(req, context) for api steps, handler(input, context) for event steps or "
+                   "handler(context) for cron steps (def or async def).")
     description = config.get("description", "")
     if not isinstance(description, str):
         raise DefinitionError("motia_django.E108", f"step {name!r}: description must be a string", "Use a string.")
@@ -179,6 +196,8 @@ def build_step(config: Any, handler: Any, origin: str) -> Step:
         flows=_strings(config, "flows", name),
         emits=_strings(config, "emits", name, topics=True),
         virtual_emits=_strings(config, "virtualEmits", name, topics=True),
+        virtual_subscribes=_strings(config, "virtualSubscribes", name, topics=True),
+        labels=_labels(config, "emits", "virtualEmits"),
     )
     if kind == "api":
         step.path_params = _parse_path(config.get("path"), name)
@@ -221,6 +240,14 @@ def build_step(config: Any, handler: Any, origin: str) -> Step:
             raise DefinitionError("motia_django.E107", f"step {name!r}: an event step needs subscribes",
                        'Write "subscribes": ["<topic>"].')
         step.input_schema = _schema(config.get("input"), name, "input")
+    elif kind == "cron":
+        try:
+            step.cron = check_expression(config.get("cron"))
+        except ValueError as exc:
+            raise DefinitionError(
+                "motia_django.E112", f"step {name!r}: bad cron: {exc}",
+                'Write "cron": "*/5 * * * *" (minute hour day-of-month month day-of-week; a sixth field in front '
+                "for seconds), or a macro such as \"@daily\".") from None
     return step
 
 
@@ -282,6 +309,10 @@ class StepRegistry(Registry[Step]):
     @property
     def event_steps(self) -> list[Step]:
         return [s for s in self.steps if s.type == "event"]
+
+    @property
+    def cron_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.type == "cron"]
 
     def subscribers(self, topic: str) -> list[Step]:
         self._ensure()

@@ -5,7 +5,16 @@
   (``manage.py runworker motia-events`` works too when the project's ASGI application routes the ``channel``
   type to ``channel_router()``; its runner then starts at the first wake-up.)
 - Embedded default (``EVENTS_IN_PROCESS``, on with the in-memory layer): the server process runs the same
-  runner; it starts on the first emit, or on the first request when unfinished events are waiting.
+  runner; it starts when ``motia_django.asgi.get_asgi_application()`` builds the application (so events left by
+  a previous run and cron ticks run as the server starts), else on the first emit, or on the first request
+  when unfinished events are waiting.
+
+Stopping: ``BackgroundWorker.stop()`` ends the runner and gives back the events it was running (pending, due
+now). ``motia_worker`` calls it on SIGTERM/SIGINT; in a server process the ASGI lifespan shutdown calls it
+(``motia_django.asgi.lifespan``: uvicorn, which re-raises SIGTERM after its graceful shutdown and so runs no
+exit hooks), and so does the interpreter's normal exit (Daphne on SIGTERM, Ctrl-C, ``runserver`` reloads),
+before the thread pools shut down. A process killed outright (SIGKILL, a crash, the OOM killer) gives nothing
+back: its events run again after their lease (``EVENT_LEASE_SECONDS``).
 
 ``wake_workers`` is connected to ``events.events_stored`` in ``AppConfig.ready()``: it nudges this process's
 runner, or sends a wake-up message through the channel layer to the worker processes.
@@ -14,6 +23,8 @@ runner, or sends a wake-up message through the channel layer to the worker proce
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import functools
 import logging
 import threading
@@ -29,6 +40,7 @@ from django.core.signals import request_started
 
 from motia_django.broadcast import submit
 from motia_django.conf import motia_settings
+from motia_django.event_queue import release_events
 from motia_django.events import events_stored
 from motia_django.models import Event
 from motia_django.runner import EventRunner
@@ -57,37 +69,90 @@ def events_in_process() -> bool:
     return not backend or backend.endswith("InMemoryChannelLayer")
 
 
+def _at_exit(callback: Any) -> None:
+    """Run ``callback`` when the interpreter exits normally, before ``concurrent.futures`` stops accepting work
+    (the runner needs its threads to give events back); plain ``atexit`` where that hook does not exist."""
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is not None:
+            register(callback)
+            return
+    except RuntimeError:  # the interpreter is already shutting down
+        return
+    atexit.register(callback)
+
+
 class BackgroundWorker:
-    """An ``EventRunner`` serving forever on its own loop in a daemon thread of this process."""
+    """An ``EventRunner`` serving on its own loop in a daemon thread of this process, until ``stop()``."""
 
     def __init__(self) -> None:
         self.runner: EventRunner | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._stopped = False
+        self._exit_hook = False
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        """Start the thread (it begins with a look at the table, so nothing needs to wait for it)."""
+        """Start the thread (it begins with a look at the table, so nothing needs to wait for it). Does nothing
+        once ``stop()`` was called."""
         with self._lock:
-            if self.running:
+            if self.running or self._stopped:
                 return
+            if not self._exit_hook:
+                _at_exit(self._exit)
+                self._exit_hook = True
             self._thread = threading.Thread(target=self._main, name="motia-events", daemon=True)
             self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """Stop the runner: no more claims; running handlers are cancelled and their events given back (pending,
+        due now; an interrupted handler runs again: delivery is at least once). Returns how many were given
+        back. Sync handlers cannot be interrupted: one that finishes within 5 s is recorded as usual; a longer
+        one's event is given back and its thread runs on, its outcome not recorded (the event is no longer
+        this runner's)."""
+        with self._lock:
+            self._stopped = True
+            thread, loop, runner = self._thread, self._loop, self.runner
+        if thread is None or runner is None or loop is None:
+            return 0
+        if thread.is_alive() and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(runner.stop)
+            thread.join(timeout)
+        if thread.is_alive() and runner.claimed:  # stuck: give the events back from here
+            log.warning("motia events worker %s did not stop within %ss; giving its events back",
+                        runner.worker_id, timeout)
+            try:
+                return release_events(runner.worker_id)
+            except Exception:
+                log.exception("could not give the events back; they run again after their lease")
+                return 0
+        return runner.released
+
+    def _exit(self) -> None:
+        if self.running:
+            self.stop()
 
     def _main(self) -> None:
         while not apps.ready:  # started from AppConfig.ready(): let the other apps finish first
             time.sleep(0.05)
-        loop = asyncio.new_event_loop()
+        with self._lock:
+            if self._stopped:  # stopped before it began
+                return
+            loop, runner = asyncio.new_event_loop(), EventRunner(background=True)
+            self._loop, self.runner = loop, runner
         asyncio.set_event_loop(loop)
-        self._loop, self.runner = loop, EventRunner(background=True)
         try:
-            loop.run_until_complete(self.runner.serve())
+            loop.run_until_complete(runner.serve())
         except Exception:  # pragma: no cover - serve() catches everything it expects
             log.exception("motia events worker stopped")
+        finally:
+            loop.close()
 
     def notify(self) -> None:
         """Wake the runner (starting it if needed); safe from any thread. A runner still starting up needs no

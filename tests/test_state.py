@@ -47,12 +47,83 @@ def test_bad_input(group, key, value):
         state.set(group, key, value)
 
 
+def test_update_ops_start_from_an_empty_object():
+    assert state.update("u", "order", [{"type": "set", "path": "status", "value": "new"},
+                                       {"type": "increment", "path": "meta.views"}]) == {
+        "status": "new", "meta": {"views": 1}}
+    assert state.update("u", "order", [{"type": "increment", "path": "meta.views", "by": 2},
+                                       {"type": "merge", "value": {"paid": True}},
+                                       {"type": "remove", "path": "status"}]) == {"meta": {"views": 3}, "paid": True}
+    assert state.get("u", "order") == {"meta": {"views": 3}, "paid": True}
+    assert state.update("u", "single", {"type": "decrement", "path": "n"}) == {"n": -1}  # one op, as a dict
+    state.set("u", "null", None)
+    assert state.update("u", "null", [{"type": "set", "path": "a", "value": 1}]) == {"a": 1}
+
+
+@pytest.mark.parametrize("ops", [[], [{"type": "nope"}], [{"type": "increment", "path": "name"}],
+                                 [{"type": "set", "path": "a"}]])
+def test_bad_update_ops_change_nothing(ops):
+    state.set("u", "k", {"name": "x"})
+    with pytest.raises(StreamValidationError):
+        state.update("u", "k", ops)
+    assert state.get("u", "k") == {"name": "x"}
+
+
+def test_update_needs_an_object():
+    state.set("u", "list", [1, 2])
+    with pytest.raises(StreamValidationError, match="holds a list"):
+        state.update("u", "list", [{"type": "set", "path": "a", "value": 1}])
+    assert state.get("u", "list") == [1, 2]
+    with pytest.raises(StreamValidationError):
+        state.update("", "k", [{"type": "set", "path": "a", "value": 1}])
+
+
+def test_list_groups():
+    assert state.list_groups() == []
+    state.set("b-group", "k", 1)
+    state.set("a-group", "k", 1)
+    state.set("a-group", "k2", 2)
+    assert state.list_groups() == ["a-group", "b-group"]
+    assert state.listGroups() == ["a-group", "b-group"]
+    state.clear("a-group")
+    assert state.list_groups() == ["b-group"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_increments_lose_nothing():
+    """Eight threads increment one counter 10 times each: the read-modify-write is atomic."""
+    import threading
+
+    if connections["default"].vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (SQLite's in-memory test database takes one at a time)")
+    barrier = threading.Barrier(8)
+
+    def bump() -> None:
+        try:
+            barrier.wait(10)
+            for _ in range(10):
+                state.update("counters", "hits", [{"type": "increment", "path": "n"}])
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=bump) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert state.get("counters", "hits") == {"n": 80}
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_async_twins():
     assert await state.set("async", "k", {"v": 1}) == {"v": 1}
     assert await state.get("async", "k") == {"v": 1}
     assert await state.get_group("async") == [{"v": 1}]
-    assert await state.delete("async", "k") == {"v": 1}
+    assert await state.update("async", "k", [{"type": "increment", "path": "v"}]) == {"v": 2}
+    assert await state.aupdate("async", "k", [{"type": "increment", "path": "v"}]) == {"v": 3}
+    assert await state.list_groups() == ["async"]
+    assert await state.alist_groups() == ["async"]
+    assert await state.delete("async", "k") == {"v": 3}
     await state.clear("async")
     await close_executor_connection()
 

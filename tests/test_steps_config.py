@@ -42,13 +42,24 @@ def test_the_example_project_loads_cleanly():
     assert api.body_schema is not None and 200 in api.response_schema
     event = step_registry.get("CallOpenAi")
     assert event.input_schema is not None and event.flows == ["open-ai"] and event.is_async
-    assert {s.name for s in step_registry.api_steps} | {s.name for s in step_registry.event_steps} == names
+    assert ({s.name for s in step_registry.api_steps} | {s.name for s in step_registry.event_steps}
+            | {s.name for s in step_registry.cron_steps}) == names
     assert event.origin.endswith("call_open_ai_step.py")
+    cron = step_registry.get("CleanUpFinishedEvents")
+    assert (cron.type, cron.cron, cron.flows, cron.is_async) == ("cron", "0 3 * * *", ["housekeeping"], False)
 
 
 @pytest.mark.parametrize(("source", "error_id", "words"), [
     ("config = {'type': 'api', 'name': 'A', 'path': '/a', 'method': 'POST'}\n", "motia_django.E104", "handler"),
-    ("config = {'type': 'cron', 'name': 'A'}" + HANDLER, "motia_django.E102", "unknown type"),
+    ("config = {'type': 'queue', 'name': 'A'}" + HANDLER, "motia_django.E102", "unknown type"),
+    ("config = {'type': 'cron', 'name': 'A'}" + HANDLER, "motia_django.E112", "needs a cron expression"),
+    ("config = {'type': 'cron', 'name': 'A', 'cron': '*/5 * * *'}" + HANDLER, "motia_django.E112", "4 fields"),
+    ("config = {'type': 'cron', 'name': 'A', 'cron': '0 25 * * *'}" + HANDLER, "motia_django.E112",
+     "not a valid cron expression"),
+    ("config = {'type': 'cron', 'name': 'A', 'cron': '0 0 30 2 *'}" + HANDLER, "motia_django.E112", "never fires"),
+    ("config = {'type': 'cron', 'name': 'A', 'cron': '* * * * *'}\n", "motia_django.E104", "handler"),
+    ("config = {'type': 'noop', 'name': 'A', 'virtualSubscribes': 'x'}\n", "motia_django.E108",
+     "virtualSubscribes"),
     ("config = {'type': 'api', 'path': '/a', 'method': 'GET'}" + HANDLER, "motia_django.E103", "no name"),
     ("config = {'type': 'api', 'name': 'A', 'method': 'GET'}" + HANDLER, "motia_django.E105", "path"),
     ("config = {'type': 'api', 'name': 'A', 'path': 'a', 'method': 'GET'}" + HANDLER, "motia_django.E105", "path"),
@@ -116,6 +127,39 @@ def test_emits_accepts_motia_topic_objects_and_noop_steps(settings, tmp_path):
     assert (noop.emits, noop.virtual_emits, noop.handler) == (["t"], ["v"], None)
 
 
+def test_noop_steps_with_virtual_subscribes_and_labels(settings, tmp_path):
+    write(tmp_path, "approve_step.py", """
+        config = {"type": "noop", "name": "HumanApproval", "description": "someone clicks approve",
+                  "virtualSubscribes": ["order.review"], "virtualEmits": [{"topic": "order.approved",
+                  "label": "approved by a human"}], "flows": ["orders"]}
+    """)
+    write(tmp_path, "review_step.py", "config = {'type': 'event', 'name': 'Review', 'subscribes': ['order.placed'], "
+                                      "'emits': [{'topic': 'order.review', 'label': 'needs review'}]}" + HANDLER)
+    write(tmp_path, "ship_step.py", "config = {'type': 'event', 'name': 'Ship', 'subscribes': ['order.approved']}"
+          + HANDLER)
+    assert ids(load(settings, tmp_path)) == ["motia_django.W101"]  # order.placed: plain code emits it
+    noop = step_registry.get("HumanApproval")
+    assert (noop.virtual_subscribes, noop.virtual_emits, noop.subscribes, noop.handler) == (
+        ["order.review"], ["order.approved"], [], None)
+    assert noop.labels == {"order.approved": "approved by a human"}
+    assert step_registry.get("Review").labels == {"order.review": "needs review"}
+    assert step_registry.subscribers("order.review") == []  # virtual: no event is stored for a noop step
+
+
+def test_cron_steps_load(settings, tmp_path):
+    write(tmp_path, "tick_step.py", "config = {'type': 'cron', 'name': 'Tick', 'cron': ' */5  * * * * ', "
+                                    "'emits': ['t']}\n\ndef handler(context):\n    pass\n")
+    write(tmp_path, "daily_step.py", "config = {'type': 'cron', 'name': 'Daily', 'cron': '@daily'}\n\n"
+                                     "async def handler(context):\n    pass\n")
+    assert load(settings, tmp_path) == []
+    tick, daily = step_registry.get("Tick"), step_registry.get("Daily")
+    assert (tick.cron, tick.emits, tick.is_async, daily.cron, daily.is_async) == (
+        "*/5 * * * *", ["t"], False, "@daily", True)
+    assert {s.name for s in step_registry.cron_steps} == {"Daily", "Tick"}
+    assert step_registry.event_steps == [] and step_registry.api_steps == []
+
+
 def test_fixture_steps_load_cleanly(settings):
     assert load(settings, FIXTURES / "flows") == []
     assert load(settings, FIXTURES / "motia_pydantic") == []
+    assert load(settings, FIXTURES / "cron") == []

@@ -134,6 +134,10 @@ class TestPages:
         assert 'data-node="topic:openai-prompt"' in html
         assert 'data-node="step:CallOpenAi"' in html
         assert 'data-node="step:CreateChatMessage"' not in html
+        html = client.get("/flows?flow=housekeeping").content.decode()
+        assert 'class="wb-node wb-node-cron" transform' in html and 'data-node="step:CleanUpFinishedEvents"' in html
+        assert "cron 0 3 * * *" in html and "schedule: 0 3 * * * (UTC)" in html
+        assert "cron step" in html and "virtual emit or subscribe" in html  # the legend
 
     def test_events_page_shows_status_attempts_and_errors(self, client: Client) -> None:
         Event.objects.create(topic="openai-prompt", step="CallOpenAi", trace_id="t-1", status=Event.Status.DEAD,
@@ -232,6 +236,57 @@ def test_flow_graph_survives_a_cycle(settings: Any) -> None:
     finally:
         step_registry._items = saved
     assert len(graph["nodes"]) == 4 and all("d" in e for e in graph["edges"])
+
+
+@pytest.fixture
+def graph_steps() -> Any:
+    """A small project: a cron step, an event step, and a noop step standing for a human (Motia's example)."""
+    from motia_django.steps import build_step, step_registry
+
+    steps = [
+        build_step({"type": "cron", "name": "Nightly", "cron": "0 2 * * *", "emits": ["order.review"],
+                    "flows": ["orders"], "description": "every night"}, lambda c: None, "n"),
+        build_step({"type": "noop", "name": "HumanApproval", "virtualSubscribes": ["order.review"],
+                    "virtualEmits": [{"topic": "order.approved", "label": "approved by a human"}],
+                    "flows": ["orders"]}, None, "h"),
+        build_step({"type": "event", "name": "Ship", "subscribes": ["order.approved"], "flows": ["orders"]},
+                   lambda i, c: None, "s"),
+    ]
+    saved = step_registry._items
+    step_registry._items = {step.name: step for step in steps}
+    yield steps
+    step_registry._items = saved
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("graph_steps")
+def test_flow_graph_draws_cron_noop_and_virtual_edges() -> None:
+    from motia_django.cron_queue import enqueue_due_ticks
+
+    graph = flow_graph("orders")
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    assert nodes["step:Nightly"]["kind"] == "cron" and nodes["step:Nightly"]["detail"] == "cron 0 2 * * *"
+    assert nodes["step:Nightly"]["cron"] == "0 2 * * *" and nodes["step:Nightly"]["nextRun"] is None
+    assert (nodes["step:HumanApproval"]["kind"], nodes["step:HumanApproval"]["detail"]) == ("noop", "noop")
+    edges = {(e["source"], e["target"]): e for e in graph["edges"]}
+    assert not edges[("step:Nightly", "topic:order.review")]["virtual"]
+    assert edges[("topic:order.review", "step:HumanApproval")]["virtual"]  # virtualSubscribes
+    approved = edges[("step:HumanApproval", "topic:order.approved")]
+    assert approved["virtual"] and approved["label"] == "approved by a human"
+    assert not edges[("topic:order.approved", "step:Ship")]["virtual"]
+    assert nodes["step:Nightly"]["x"] < nodes["step:HumanApproval"]["x"] < nodes["step:Ship"]["x"]
+
+    enqueue_due_ticks()  # a runner has seen the step: its next run is known
+    assert flow_graph()["nodes"][0]["nextRun"].endswith("+00:00")
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("graph_steps", "debug_on")
+def test_flows_page_draws_virtual_edges_dashed_with_labels(client: Client) -> None:
+    html = client.get("/flows").content.decode()
+    assert html.count('class="wb-edge wb-edge-virtual"') == 2
+    assert '<text class="wb-edge-label"' in html and "approved by a human" in html
+    assert 'class="wb-node wb-node-noop"' in html and 'class="wb-node wb-node-cron"' in html
 
 
 

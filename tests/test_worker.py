@@ -1,5 +1,6 @@
 """Event steps on real ``manage.py motia_worker`` processes, with Redis and PostgreSQL (the scaled-out setup):
-events stored while no worker runs, several workers sharing events, retries to dead, a worker killed in the
+events stored while no worker runs, several workers sharing events, retries to dead, a worker stopped
+(SIGTERM/SIGINT: its events given back at once) or killed (SIGKILL: its events run after the lease) in the
 middle of a handler, and the example's /open-ai flow through Daphne + motia_worker."""
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class Worker:
         self.proc.wait(10)
 
     def stop(self) -> None:
+        """SIGTERM, as a process manager stops it: it gives its events back and exits 0."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -88,11 +90,11 @@ class Worker:
 
 
 @pytest.fixture
-def workers(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[[], Worker]]:
+def workers(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start() -> Worker:
-        worker = Worker(env, tmp_path)
+    def start(env_: dict[str, str] | None = None) -> Worker:
+        worker = Worker(env_ or env, tmp_path)
         started.append(worker)
         return worker
 
@@ -145,15 +147,47 @@ def test_failures_retry_then_dead(env, pg_db, workers):
 
 
 def test_a_worker_killed_mid_handler_loses_nothing(env, pg_db, workers):
+    """SIGKILL gives nothing back: the event runs again once its lease (2 s here) has expired, not before."""
     first = workers()
     emit(env, {"topic": "worker.slow", "data": {"key": "k1"}})
-    wait_for(lambda: sql(pg_db, "SELECT 1 FROM motia_django_stateentry WHERE \"group\" = 'slow-started'"),
-             what="the handler to start")
+    wait_for(lambda: sql(pg_db, "SELECT 1 FROM motia_django_stateentry WHERE \"group\" = 'slow-started' "
+                                "AND key = 'k1'"), what="the handler to start")
     assert statuses(pg_db, "worker.slow") == [("running", 1)]
     first.kill()
+    killed_at = time.monotonic()
+    [(lease_left,)] = sql(pg_db, "SELECT extract(epoch FROM lease_until - now()) FROM motia_django_event "
+                                 "WHERE topic = 'worker.slow'")
     second = workers()
     wait_for(lambda: statuses(pg_db, "worker.slow") == [("done", 2)], 30, "the next worker to finish it")
+    assert time.monotonic() - killed_at >= float(lease_left) - 0.2  # after the lease, not before
     [(pid,)] = sql(pg_db, "SELECT value FROM motia_django_stateentry WHERE \"group\" = 'slow-done'")
+    assert pid == second.proc.pid
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_stopped_worker_gives_its_events_back_at_once(env, pg_db, workers, sig):
+    """SIGTERM / Ctrl-C: the worker stops claiming, interrupts the handler, returns its event to pending (due
+    now, the attempt not counted) and exits 0; the next worker runs it at once, long before the 120 s lease."""
+    env = {**env, "MOTIA_TEST_LEASE_SECONDS": "120"}
+    key = f"stop-{sig.name}"
+    first = workers(env)
+    emit(env, {"topic": "worker.slow", "data": {"key": key}})
+    wait_for(lambda: sql(pg_db, "SELECT 1 FROM motia_django_stateentry WHERE \"group\" = 'slow-started' "
+                                "AND key = %s", key), what="the handler to start")
+    first.proc.send_signal(sig)
+    assert first.proc.wait(10) == 0, first.log()
+    assert "1 running event(s) given back" in first.log()
+    [(status, attempts, locked_by, due)] = sql(
+        pg_db, "SELECT status, attempts, locked_by, available_at <= now() FROM motia_django_event "
+               "WHERE data->>'key' = %s", key)
+    assert (status, attempts, locked_by, due) == ("pending", 0, "", True)
+    started = time.monotonic()
+    second = workers(env)
+    wait_for(lambda: sql(pg_db, "SELECT 1 FROM motia_django_event WHERE data->>'key' = %s AND status = 'done' "
+                                "AND attempts = 1", key), 15, "the next worker to finish it")
+    assert time.monotonic() - started < 15
+    [(pid,)] = sql(pg_db, "SELECT value FROM motia_django_stateentry WHERE \"group\" = 'slow-done' AND key = %s",
+                   key)
     assert pid == second.proc.pid
 
 

@@ -7,8 +7,12 @@ from pathlib import Path
 from tests.live_settings import *  # noqa: F403
 from tests.live_settings import BASE_DIR
 
+FIXTURES = Path(__file__).resolve().parent / "steps_fixtures"
+
 MOTIA = {
-    "STEPS_DIRS": [Path(BASE_DIR) / "steps", Path(__file__).resolve().parent / "steps_fixtures" / "worker"],
+    # MOTIA_TEST_EXTRA_STEPS: more fixture folders (names under steps_fixtures/, comma-separated), e.g. "cron".
+    "STEPS_DIRS": [Path(BASE_DIR) / "steps", FIXTURES / "worker",
+                   *(FIXTURES / name for name in os.environ.get("MOTIA_TEST_EXTRA_STEPS", "").split(",") if name)],
     "WORKER_CHANNEL": os.environ.get("MOTIA_TEST_WORKER_CHANNEL", "motia-events"),
     "EVENT_LEASE_SECONDS": float(os.environ.get("MOTIA_TEST_LEASE_SECONDS", "300")),
     "WORKER_POLL_SECONDS": float(os.environ.get("MOTIA_TEST_POLL_SECONDS", "5")),

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.urls import NoReverseMatch, reverse
 
-from motia_django.models import Event
+from motia_django.models import CronSchedule, Event
 from motia_django.registry import registry
 from motia_django.schema import Schema
 from motia_django.steps import Step, step_registry
@@ -143,30 +143,59 @@ def event_rows(*, status: str = "", limit: int = 100) -> list[dict[str, Any]]:
 COLUMN_WIDTH, ROW_HEIGHT, NODE_WIDTH, NODE_HEIGHT, MARGIN = 250, 78, 200, 50, 20
 
 
+def _next_runs(steps: list[Step]) -> dict[str, str]:
+    """When each cron step runs next (from its schedule row; none before a runner has seen the step)."""
+    names = [s.name for s in steps if s.type == "cron"]
+    if not names:
+        return {}
+    rows = CronSchedule.objects.filter(step__in=names).values_list("step", "cron", "next_run_at")
+    crons = {s.name: s.cron for s in steps}
+    return {name: when.isoformat() for name, cron, when in rows if crons.get(name) == cron}
+
+
+def _detail(step: Step) -> str:
+    if step.type == "api":
+        return f"{step.method} {step.path}"
+    if step.type == "event":
+        return "on " + ", ".join(step.subscribes)
+    if step.type == "cron":
+        return f"cron {step.cron}"
+    return "noop"
+
+
 def flow_graph(flow: str = "") -> dict[str, Any]:
     """Steps and topics as a layered graph (step -> topic it emits -> step subscribing), with SVG coordinates.
 
     ``flow`` keeps only the steps of that flow (and the topics they touch). Nodes: ``{id, kind, label, detail,
-    flows, x, y}``; edges: ``{source, target, virtual, d}`` where ``d`` is an SVG path.
+    flows, x, y}`` (kind: api, event, cron, noop or topic; cron nodes also have ``cron`` and ``nextRun``); edges:
+    ``{source, target, virtual, label, d}`` where ``d`` is an SVG path. As in Motia, ``virtualEmits`` and
+    ``virtualSubscribes`` are drawn as virtual (dashed) edges: flow that happens outside the event queue (a
+    human, another system), typically to or from a noop step.
     """
     steps = [s for s in step_registry.steps if not flow or flow in s.flows]
+    next_runs = _next_runs(steps)
     nodes: dict[str, dict[str, Any]] = {}
     edges: list[dict[str, Any]] = []
     for step in steps:
-        detail = f"{step.method} {step.path}" if step.type == "api" else ", ".join(step.subscribes)
-        nodes[f"step:{step.name}"] = {"id": f"step:{step.name}", "kind": step.type, "label": step.name,
-                                      "detail": detail if step.type != "event" else f"on {detail}",
-                                      "description": step.description, "flows": step.flows}
+        node: dict[str, Any] = {"id": f"step:{step.name}", "kind": step.type, "label": step.name,
+                                "detail": _detail(step), "description": step.description, "flows": step.flows}
+        if step.type == "cron":
+            node.update(cron=step.cron, nextRun=next_runs.get(step.name))
+        nodes[node["id"]] = node
+
+    def topic_node(topic: str) -> str:
+        return nodes.setdefault(f"topic:{topic}", {"id": f"topic:{topic}", "kind": "topic", "label": topic,
+                                                   "detail": "topic", "description": "", "flows": []})["id"]
+
     for step in steps:
         for topics, virtual in ((step.emits, False), (step.virtual_emits, True)):
             for topic in topics:
-                nodes.setdefault(f"topic:{topic}", {"id": f"topic:{topic}", "kind": "topic", "label": topic,
-                                                    "detail": "topic", "description": "", "flows": []})
-                edges.append({"source": f"step:{step.name}", "target": f"topic:{topic}", "virtual": virtual})
-        for topic in step.subscribes:
-            nodes.setdefault(f"topic:{topic}", {"id": f"topic:{topic}", "kind": "topic", "label": topic,
-                                                "detail": "topic", "description": "", "flows": []})
-            edges.append({"source": f"topic:{topic}", "target": f"step:{step.name}", "virtual": False})
+                edges.append({"source": f"step:{step.name}", "target": topic_node(topic), "virtual": virtual,
+                              "label": step.labels.get(topic, "")})
+        for topics, virtual in ((step.subscribes, False), (step.virtual_subscribes, True)):
+            for topic in topics:
+                edges.append({"source": topic_node(topic), "target": f"step:{step.name}", "virtual": virtual,
+                              "label": ""})
 
     layer = dict.fromkeys(nodes, 0)
     for _ in range(len(nodes)):  # longest path from the sources; bounded, so a cycle cannot loop forever
@@ -178,7 +207,7 @@ def flow_graph(flow: str = "") -> dict[str, Any]:
         if not changed:
             break
     columns: dict[int, list[str]] = defaultdict(list)
-    for node_id in sorted(nodes, key=lambda n: (nodes[n]["kind"] != "api", nodes[n]["label"].lower())):
+    for node_id in sorted(nodes, key=lambda n: (nodes[n]["kind"] not in ("api", "cron"), nodes[n]["label"].lower())):
         columns[layer[node_id]].append(node_id)
     for col, ids in columns.items():
         for row, node_id in enumerate(ids):
@@ -190,9 +219,11 @@ def flow_graph(flow: str = "") -> dict[str, Any]:
         x2, y2 = b["x"], b["y"] + NODE_HEIGHT // 2
         if x2 <= x1:  # a back edge (cycle): loop around below
             edge["d"] = f"M{x1},{y1} C{x1 + 60},{y1 + 90} {x2 - 60},{y2 + 90} {x2},{y2}"
+            edge.update(lx=(x1 + x2) // 2, ly=max(y1, y2) + 60)
         else:
             mid = (x1 + x2) // 2
             edge["d"] = f"M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}"
+            edge.update(lx=mid, ly=(y1 + y2) // 2 - 4)
     rows = max((len(ids) for ids in columns.values()), default=0)
     return {
         "flow": flow,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
@@ -82,8 +83,10 @@ def streams(request: HttpRequest) -> HttpResponse:
 
 @workbench_view()
 def flows(request: HttpRequest) -> HttpResponse:
-    """API steps, topics and event steps as a graph: who emits what, who subscribes."""
-    return _render(request, "flows", {"graph": catalog.flow_graph(request.GET.get("flow", ""))})
+    """API and cron steps, topics, event and noop steps as a graph: who emits what, who subscribes (dashed:
+    virtual); cron steps with their schedule, read in ``TIME_ZONE``."""
+    return _render(request, "flows", {"graph": catalog.flow_graph(request.GET.get("flow", "")),
+                                      "time_zone": settings.TIME_ZONE})
 
 
 @workbench_view()

@@ -1,12 +1,19 @@
-"""``manage.py motia_worker``: run event steps in this process until stopped.
+"""``manage.py motia_worker``: run event steps (and cron ticks) in this process until stopped.
 
 The runner starts at once (events stored while no worker ran, retries and expired leases are found by its
 poll) and Channels' worker listens for wake-ups on ``MOTIA["WORKER_CHANNEL"]`` of the worker layer. Start as
-many as you like; they share the events through the database.
+many as you like; they share the events and the cron ticks through the database.
+
+SIGTERM and SIGINT (Ctrl-C) stop it cleanly: no more claims, running handlers are cancelled, their events go
+back to ``pending`` (due now, so another worker or the next start runs them at once), and it exits 0. Only a
+worker killed outright (SIGKILL) leaves its events to their lease (``EVENT_LEASE_SECONDS``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -16,9 +23,11 @@ from django.core.management import BaseCommand, CommandError, CommandParser
 from motia_django.conf import motia_settings
 from motia_django.worker import background_worker, channel_router, events_in_process, worker_layer_alias
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
 
 class Command(BaseCommand):
-    help = "Run event steps: claim due events now and on every wake-up, until stopped."
+    help = "Run event steps: claim due events now and on every wake-up, until stopped (SIGTERM/SIGINT)."
     leave_locale_alone = True
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -36,4 +45,31 @@ class Command(BaseCommand):
         background_worker().start()
         channel = motia_settings.WORKER_CHANNEL
         self.stdout.write(f"motia_worker: running event steps; wake-ups on {channel!r} ({alias!r} layer)")
-        Worker(application=channel_router(), channels=[channel], channel_layer=layer).run()
+        worker = Worker(application=channel_router(), channels=[channel], channel_layer=layer)
+        try:
+            asyncio.run(self.listen(worker))
+        finally:
+            released = background_worker().stop()
+        self.stdout.write(f"motia_worker: stopped; {released} running event(s) given back")
+
+    async def listen(self, worker: Worker) -> None:
+        """Listen for wake-ups until SIGTERM or SIGINT (or until the listener fails, which is raised)."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, stop.set)
+        listening = asyncio.ensure_future(worker.arun())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({listening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
+            for task in (listening, stopping):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopping
+            if not listening.cancelled() and listening.done():
+                listening.result()  # a listener error (e.g. the channel layer) ends the worker with it
+            with contextlib.suppress(asyncio.CancelledError):
+                await listening

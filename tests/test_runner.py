@@ -1,0 +1,133 @@
+"""Stopping a runner gives its events back: in-process ``BackgroundWorker.stop()`` and ``release_events``, and
+``get_asgi_application()`` starting the embedded runner (the real servers and workers: tests/test_asgi.py and
+tests/test_worker.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from motia_django import emit
+from motia_django.event_queue import claim_events, release_events
+from motia_django.models import Event, StateEntry
+from motia_django.testing import run_pending_events
+from motia_django.worker import BackgroundWorker
+from tests.realtime import close_thread_connections
+from tests.steps_support import FIXTURES, use_steps
+
+
+@pytest.fixture
+def worker_steps(settings: Any) -> None:
+    use_steps(settings, FIXTURES / "worker", EVENT_LEASE_SECONDS=600, EVENTS_IN_PROCESS=False)  # runners: ours
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def background() -> Iterator[BackgroundWorker]:
+    worker = BackgroundWorker()
+    yield worker
+    worker.stop()
+    close_thread_connections()
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("worker_steps")
+def test_release_events_returns_a_workers_events_due_now():
+    emit({"topic": "worker.count", "data": {"n": "a"}})
+    emit({"topic": "worker.count", "data": {"n": "b"}})
+    [mine] = claim_events("me", 1, background=False)
+    [theirs] = claim_events("them", 1, background=False)
+    before = timezone.now()
+    assert release_events("me") == 1
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert (mine.status, mine.attempts, mine.locked_by, mine.lease_until) == ("pending", 0, "", None)
+    assert mine.available_at >= before and mine.available_at <= timezone.now()
+    assert (theirs.status, theirs.locked_by) == ("running", "them")
+    assert release_events("me") == 0
+    assert run_pending_events() == 1  # due at once, not after the lease
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("worker_steps")
+def test_stop_cancels_a_running_handler_and_gives_its_event_back(background):
+    background.start()
+    emit({"topic": "worker.slow", "data": {"key": "k1"}})
+    background.notify()
+    wait_for(lambda: StateEntry.objects.filter(group="slow-started", key="k1").exists(), what="the handler")
+    [event] = Event.objects.filter(topic="worker.slow")
+    assert (event.status, event.attempts) == ("running", 1)
+
+    started = time.monotonic()
+    assert background.stop() == 1
+    assert time.monotonic() - started < 5  # the handler (asleep for 120 s) was interrupted
+    assert not background.running
+    event.refresh_from_db()
+    assert (event.status, event.attempts, event.locked_by, event.lease_until) == ("pending", 0, "", None)
+    assert event.available_at <= timezone.now()
+
+    background.start()  # a stopped worker stays stopped
+    assert not background.running
+    assert run_pending_events() == 1  # the next runner takes it up at once: delivery is at least once
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == ("done", 1)
+    assert StateEntry.objects.filter(group="slow-done", key="k1").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("worker_steps")
+def test_stop_of_an_idle_worker_gives_back_nothing(background):
+    background.start()
+    wait_for(lambda: background.runner is not None, what="the runner")
+    assert background.stop() == 0
+    assert not background.running
+
+
+def test_stop_before_the_thread_began_runs_nothing():
+    worker = BackgroundWorker()
+    assert worker.stop() == 0
+    worker.start()
+    assert not worker.running
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("kwargs", "started"), [({}, True), ({"run_events": False}, False)])
+def test_get_asgi_application_starts_the_embedded_runner(monkeypatch, kwargs, started):
+    """Building the server's application starts the runner when events run in process (the test settings use
+    the in-memory layer), so events left by a previous run do not wait for the first request."""
+    from motia_django import worker
+    from motia_django.asgi import get_asgi_application
+
+    fresh = BackgroundWorker()
+    monkeypatch.setattr(worker, "_background", fresh)
+    try:
+        get_asgi_application(**kwargs)
+        assert fresh.running is started
+    finally:
+        fresh.stop()
+        close_thread_connections()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_get_asgi_application_leaves_events_to_the_workers_without_in_process_events(monkeypatch, settings):
+    from motia_django import worker
+    from motia_django.asgi import get_asgi_application
+
+    settings.MOTIA = {"EVENTS_IN_PROCESS": False}
+    fresh = BackgroundWorker()
+    monkeypatch.setattr(worker, "_background", fresh)
+    get_asgi_application()
+    assert not fresh.running
