@@ -38,7 +38,7 @@ class Change:
     group_id: str
     id: str | None
     event: dict[str, Any]
-    timestamp: int
+    timestamp: int | float
     seq: int | None = None
 
     @property

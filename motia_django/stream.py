@@ -187,7 +187,10 @@ class Stream:
         except (TypeError, ValueError) as exc:
             raise StreamValidationError(f"event data is not JSON: {exc}", stream=self.name) from None
         body = {"type": event["type"], "data": event["data"]}
-        return Change(self.name, group_id, id, {"type": "event", "event": body}, now_ms())
+        # An item's event is stamped half a millisecond back: it can never outrank (and so hide from an item
+        # subscriber, who drops what is not newer) a write of the same millisecond (docs/protocol.md, "Timestamps").
+        timestamp = now_ms() - 0.5 if id is not None else now_ms()
+        return Change(self.name, group_id, id, {"type": "event", "event": body}, timestamp)
 
     def _send(self, channel: dict[str, Any], event: dict[str, Any]) -> None:
         """Send an ephemeral event to the group's (or, with ``id``, the item's) subscribers; nothing stored."""
