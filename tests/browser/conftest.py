@@ -39,8 +39,10 @@ def workbench_env(database_url: str) -> dict[str, str]:
                     FAKE_LLM_DELAY_MS=FAKE_LLM_DELAY_MS)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Module-scoped: Playwright's sync API leaves its event loop marked running in this thread while it is
+    open, which would break every async test that runs after it in the session."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
