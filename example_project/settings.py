@@ -4,6 +4,7 @@
 - ``REDIS_URL``: unset means the in-memory channel layer (one process); set, channels-redis is used so that
   several Daphne processes, workers and shells share broadcasts and events.
 - ``MOTIA_EVENT_LEASE_SECONDS``: ``MOTIA["EVENT_LEASE_SECONDS"]`` (unset: motia_django's default).
+- ``METRICS_TOKEN``: ``MOTIA["METRICS_TOKEN"]``, the bearer token of ``/metrics`` when ``DEBUG`` is off.
 """
 
 from __future__ import annotations
@@ -122,6 +123,9 @@ MOTIA: dict = {}
 if os.environ.get("MOTIA_EVENT_LEASE_SECONDS"):
     MOTIA["EVENT_LEASE_SECONDS"] = float(os.environ["MOTIA_EVENT_LEASE_SECONDS"])
 
+# METRICS_TOKEN: scrapers send it as "Authorization: Bearer <token>" (unset: /metrics is for staff, or DEBUG).
+if os.environ.get("METRICS_TOKEN"):
+    MOTIA["METRICS_TOKEN"] = os.environ["METRICS_TOKEN"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

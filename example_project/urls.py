@@ -6,5 +6,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("motia_django.workbench.urls")),  # /endpoints, /streams, /flows, /events
+    path("", include("motia_django.metrics.urls")),  # /metrics (Prometheus; open in DEBUG, else token or staff)
     path("", include("motia_django.urls")),
 ]

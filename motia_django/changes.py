@@ -9,7 +9,8 @@ else (audit logs, tests) may connect too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -31,7 +32,9 @@ class Change:
     ``id`` is None for a group-level event. ``event`` is the protocol's event object, e.g.
     ``{"type": "update", "data": item}`` or ``{"type": "event", "event": {"type": "typing", "data": ...}}``.
     ``seq`` is the group's sequence number after the write (None for events and custom storage): server
-    processes notice a lost change by a gap in it. It is not part of the frame.
+    processes notice a lost change by a gap in it. ``committed`` is the ``time.monotonic()`` at which its
+    transaction committed (set by ``publish``; the broadcast delay is measured from it). Neither is part of the
+    frame.
     """
 
     stream: str
@@ -40,6 +43,7 @@ class Change:
     event: dict[str, Any]
     timestamp: int | float
     seq: int | None = None
+    committed: float | None = field(default=None, compare=False, repr=False)
 
     @property
     def type(self) -> str:
@@ -67,4 +71,8 @@ def item_change(kind: str, stream: str, group_id: str, item_id: str, item: dict[
 
 def publish(change: Change, *, using: str | None = None) -> None:
     """Hand ``change`` to subscribers once the current transaction on ``using`` commits (now, if none)."""
-    transaction.on_commit(lambda: stream_changed.send(sender=Change, change=change), using=using)
+    transaction.on_commit(lambda: _committed(change), using=using)
+
+
+def _committed(change: Change) -> None:
+    stream_changed.send(sender=Change, change=replace(change, committed=time.monotonic()))

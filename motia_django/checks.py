@@ -63,6 +63,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         errors.append(checks.Error(f"settings.MOTIA['AUTHENTICATE'] cannot be imported: {exc}",
                                    hint="Give the dotted path of authenticate(token, scope).",
                                    id="motia_django.E013"))
+    token = motia_settings.METRICS_TOKEN
+    if token is not None and (not isinstance(token, str) or not token.strip()):
+        got = "a blank string" if isinstance(token, str) else type(token).__name__  # never the token itself
+        errors.append(checks.Error(f"settings.MOTIA['METRICS_TOKEN'] must be a non-empty string or None, got {got}",
+                                   hint='Read it from the environment: os.environ.get("METRICS_TOKEN") or None '
+                                        "(None lets only staff users read /metrics).", id="motia_django.E017"))
     errors.extend(_check_layer_capacity())
     for folder in motia_settings.STEPS_DIRS:
         if not folder.is_dir():

@@ -56,6 +56,10 @@ DEFAULTS: dict[str, Any] = {
     "API_CORS_ORIGIN": "*",
     # Workbench pages: None means on when DEBUG.
     "WORKBENCH": None,
+    # The Prometheus endpoint (motia_django.metrics.urls) outside DEBUG: a scraper sends
+    # ``Authorization: Bearer <token>`` (compared in constant time); active staff users' sessions are let in too.
+    # None: staff only. In DEBUG the endpoint is open.
+    "METRICS_TOKEN": None,
 }
 
 # Settings that hold dotted paths to import on access.

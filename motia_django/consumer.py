@@ -20,6 +20,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 
+from motia_django import metrics
 from motia_django.auth import authenticate, call_hook, can_join, offered_token, session_user
 from motia_django.bridge import to_thread
 from motia_django.broadcast import attach_loop
@@ -68,7 +69,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.lifecycle = Lifecycle(None)
         self.outbox: Outbox | None = None
         self.closing = False
-        self.held: list[tuple[str, Any, bool]] | None = None  # frames that arrive while snapshots are read
+        self.held: list[tuple[str, Any, bool, float | None]] | None = None  # frames arriving while snapshots are read
+        self.counted = False  # in the open-connections gauge
         self._lock: asyncio.Lock | None = None  # one snapshot read (join or resync) at a time
         self._producer: tuple[Any, TransportWatch] | None = None
 
@@ -107,6 +109,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         for key in ("headers", "cookies", "session"):  # read by now; an idle socket need not keep them
             self.scope.pop(key, None)
         await self.accept(subprotocol)
+        metrics.connections.inc()
+        self.counted = True
         self._producer = watch_transport(self.base_send, self.outbox)
 
     async def refuse(self, status: int) -> None:
@@ -121,6 +125,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        if self.counted:
+            self.counted = False
+            metrics.connections.dec()
         if self.outbox is not None:
             await self.outbox.stop()
         unwatch_transport(self._producer)
@@ -130,15 +137,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def _write(self, text: str) -> None:
         await self.base_send({"type": "websocket.send", "text": text})
 
-    def push(self, text: str, item: tuple[str, str, str] | None = None, update: bool = False) -> None:
-        """Queue a frame for the socket (on the loop); a client too far behind is cut off and resyncs."""
+    def push(self, text: str, item: tuple[str, str, str] | None = None, update: bool = False,
+             committed: float | None = None) -> None:
+        """Queue a frame for the socket (on the loop); a client too far behind is cut off and resyncs.
+        ``committed``: when the frame's change committed (``time.monotonic()``), for the broadcast delay."""
         if self.closing or self.outbox is None:
             return
         if self.held is not None:
             if len(self.held) < self.outbox.limit:
-                self.held.append((text, item, update))
+                self.held.append((text, item, update, committed))
                 return
-        elif self.outbox.push(text, item, update=update):
+        elif self.outbox.push(text, item, update=update, committed=committed):
             return
         logger.warning("WebSocket client fell %d frames behind; disconnecting it", self.outbox.limit)
         self._cut_off(CLOSE_SLOW_CLIENT)
@@ -147,6 +156,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         self.closing = True
+        if code == CLOSE_SLOW_CLIENT:
+            metrics.slow_client_disconnects.inc()
         task = asyncio.get_running_loop().create_task(self._close(code))
         _closing.add(task)
         task.add_done_callback(_closing.discard)
@@ -252,8 +263,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 held, self.held = self.held, None
                 for text in texts:
                     self.push(text)
-                for text, item, update in held:
-                    self.push(text, item, update)
+                for text, item, update, committed in held:
+                    self.push(text, item, update, committed)
 
     async def on_leave(self, data: Any) -> None:
         if not isinstance(data, dict) or not isinstance(data.get("subscriptionId"), str):
@@ -265,18 +276,24 @@ class StreamConsumer(AsyncWebsocketConsumer):
     # --- subscriptions --------------------------------------------------------------------------------------
 
     async def _register(self, sub: Subscription) -> None:
-        if self.subscriptions.add(sub):
+        first = self.subscriptions.add(sub)
+        metrics.subscriptions.inc()
+        if first:
             await hub.join(sub.group_key, self)
 
     async def _unregister(self, sub: Subscription) -> None:
         if self.subscriptions.get(sub.id) is not sub:
             return
-        if self.subscriptions.remove(sub):
+        last = self.subscriptions.remove(sub)
+        metrics.subscriptions.dec()
+        if last:
             await hub.leave(sub.group_key, self)
         await self.lifecycle.left(sub)
 
     async def _leave_all(self) -> None:
         subs = list(self.subscriptions.by_id.values())
+        if subs:
+            metrics.subscriptions.dec(len(subs))
         for key in self.subscriptions.clear():
             await hub.leave(key, self)
         for sub in subs:
@@ -288,7 +305,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """A committed change or a ``send()`` event: to this socket once if any subscription matches."""
         if self.subscriptions.matches(frame.stream, frame.group_id, frame.id):
             item = None if frame.id is None else (frame.stream, frame.group_id, frame.id)
-            self.push(frame.text, item, frame.type == "update")
+            self.push(frame.text, item, frame.type == "update", frame.committed)
 
     def resync(self, keys: Iterable[GroupKey]) -> None:
         """Send fresh ``sync`` frames for the subscriptions on ``keys``."""

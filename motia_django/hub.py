@@ -44,6 +44,9 @@ class Frame(Protocol):
     @property
     def seq(self) -> int | None:
         """The group's sequence number after the write (None: an ephemeral event, or custom storage)."""
+    @property
+    def committed(self) -> float | None:
+        """The ``time.monotonic()`` of the change's commit, if known (the broadcast delay is measured from it)."""
 
 
 class Socket(Protocol):

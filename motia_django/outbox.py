@@ -16,6 +16,8 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from motia_django.metrics import frame_written
+
 __all__ = ["Outbox", "TransportWatch", "allow_slow_close", "unwatch_transport", "watch_transport"]
 
 logger = logging.getLogger("motia_django.consumer")
@@ -25,12 +27,13 @@ Key = tuple[str, str, str]
 
 
 class _Entry:
-    """A queued frame; ``key`` is set while it is an item's last queued ``update`` (which a newer one replaces)."""
+    """A queued frame; ``key`` is set while it is an item's last queued ``update`` (which a newer one replaces);
+    ``committed`` is when its change committed (for the broadcast delay)."""
 
-    __slots__ = ("key", "text")
+    __slots__ = ("committed", "key", "text")
 
-    def __init__(self, text: str, key: Key | None) -> None:
-        self.text, self.key = text, key
+    def __init__(self, text: str, key: Key | None, committed: float | None) -> None:
+        self.text, self.key, self.committed = text, key, committed
 
 
 #: The shared, always empty queue of idle outboxes.
@@ -61,26 +64,27 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self.broken = False  # a send failed: the socket is being closed, nothing more is sent
 
-    def push(self, text: str, item: Key | None = None, *, update: bool = False) -> bool:
+    def push(self, text: str, item: Key | None = None, *, update: bool = False,
+             committed: float | None = None) -> bool:
         """Queue a frame (on the socket's loop); ``item`` and ``update`` say whether a newer frame may replace
-        it. False when the queue is full."""
+        it; ``committed`` is the ``time.monotonic()`` of its change's commit. False when the queue is full."""
         if self.broken:
             return True
         if item is not None and self.latest:
             queued = self.latest.pop(item, None)
             if queued is not None and update:
-                queued.text = text  # the newer state supersedes the queued one, in its place
+                queued.text, queued.committed = text, committed  # the newer state supersedes the queued one
                 self.latest[item] = queued
                 return True
         frames = self.frames
         if frames is _EMPTY:
             if self._task is None and (self.writable is None or self.writable.is_set()):
-                self._send_now(text)
+                self._send_now(text, committed)
                 return True
             frames = self.frames = deque()
         elif len(frames) >= self.limit:
             return False
-        entry = _Entry(text, item if update else None)
+        entry = _Entry(text, item if update else None, committed)
         frames.append(entry)
         if entry.key is not None:
             if self.latest is None:
@@ -93,7 +97,7 @@ class Outbox:
     def __len__(self) -> int:
         return len(self.frames)
 
-    def _send_now(self, text: str) -> None:
+    def _send_now(self, text: str, committed: float | None) -> None:
         """Nothing waits: send at once, without a task. The server's ``send`` usually completes without
         suspending (it writes to the transport); if it does suspend, a writer task takes it over (Python 3.12's
         eager tasks, by hand): a fan-out to a thousand idle sockets schedules no task at all."""
@@ -101,10 +105,12 @@ class Outbox:
         try:
             waiting = send.send(None)
         except StopIteration:
+            frame_written(committed)
             return
         except Exception as exc:
             self._failed(exc)
             return
+        frame_written(committed)  # handed over: the writer task only waits for the server to take it
         self._task = asyncio.get_running_loop().create_task(self._drain((send, waiting)))
 
     def _failed(self, exc: BaseException) -> None:
@@ -126,6 +132,7 @@ class Outbox:
                 if writable is not None and not writable.is_set():
                     await writable.wait()
                 await self._send(entry.text)
+                frame_written(entry.committed)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,9 @@ from motia_django.conf import motia_settings
 from motia_django.database import group_seqs
 from motia_django.hub import GroupKey, Hub
 
-__all__ = ["MESSAGE_TYPE", "ORIGIN", "Relay", "RemoteFrame", "group_name", "is_local_layer"]
+__all__ = [
+    "MESSAGE_TYPE", "ORIGIN", "Relay", "RemoteFrame", "committed_at", "group_name", "is_local_layer", "local_clock",
+]
 
 logger = logging.getLogger("motia_django.relay")
 
@@ -67,6 +70,7 @@ class RemoteFrame:
     text: str
     type: str
     seq: int | None
+    committed: float | None = None  # this process's monotonic clock, from the origin's wall clock
 
 
 class Relay:
@@ -90,7 +94,8 @@ class Relay:
 
     def message(self, change: Change) -> dict[str, Any]:
         return {"type": MESSAGE_TYPE, "origin": ORIGIN, "text": change.text, "stream": change.stream,
-                "group": change.group_id, "id": change.id, "kind": change.type, "seq": change.seq}
+                "group": change.group_id, "id": change.id, "kind": change.type, "seq": change.seq,
+                "at": committed_at(change)}
 
     def send(self, change: Change) -> None:
         """One ``group_send`` on this process's delivery loop, in order with earlier changes."""
@@ -145,7 +150,8 @@ class Relay:
                         await self.recover()
             elif message.get("origin") != ORIGIN:
                 self.hub.deliver(RemoteFrame(message["stream"], message["group"], message.get("id"),
-                                             message["text"], message.get("kind", ""), message.get("seq")))
+                                             message["text"], message.get("kind", ""), message.get("seq"),
+                                             local_clock(message.get("at"))))
 
     async def _beats(self) -> None:
         assert self.channel is not None
@@ -190,6 +196,20 @@ class Relay:
             with contextlib.suppress(BaseException):
                 await task
         self._tasks, self.channel = [], None
+
+
+def committed_at(change: Change) -> float:
+    """The wall-clock time of ``change``'s commit, for other processes (monotonic clocks are per machine)."""
+    now = time.time()
+    return now if change.committed is None else now - max(0.0, time.monotonic() - change.committed)
+
+
+def local_clock(at: Any) -> float | None:
+    """Another process's commit time ``at`` (wall clock) on this process's monotonic clock; a commit that
+    seems to come from the future (clocks apart) counts as now."""
+    if not isinstance(at, int | float) or isinstance(at, bool):
+        return None
+    return time.monotonic() - max(0.0, time.time() - at)
 
 
 def make_relay(hub: Hub, submit: Any) -> Relay | None:

@@ -35,9 +35,11 @@ from motia_django.event_queue import (
     retry_delay,
 )
 from motia_django.exceptions import StreamValidationError
+from motia_django.metrics import step_timer
 from motia_django.models import Event
 from motia_django.retention import housekeeping
 from motia_django.steps import step_registry
+from motia_django.tracing import step_span
 from motia_django.writes import write_scope
 
 __all__ = ["EventRunner", "run_pending"]
@@ -195,12 +197,15 @@ class EventRunner:
         handler = step.handler
         assert handler is not None  # event and cron steps always have one
         args: tuple[Any, ...] = (context,) if step.type == "cron" else (data, context)  # Motia's cron handler(ctx)
+        span = step_span(step.name, step.type, event.trace_id, {
+            "motia.event.id": event.pk, "motia.event.topic": event.topic, "motia.event.attempt": event.attempts})
         try:
-            if step.is_async:
-                async with write_scope():  # the step's writes are committed before it counts as done
-                    await handler(*args)
-            else:
-                await sync_to_async(handler, thread_sensitive=not self.background)(*args)
+            with step_timer(step.name, step.type), span:
+                if step.is_async:
+                    async with write_scope():  # the step's writes are committed before it counts as done
+                        await handler(*args)
+                else:
+                    await sync_to_async(handler, thread_sensitive=not self.background)(*args)
         except Exception as exc:
             error = traceback.format_exc()
             if event.attempts >= max_attempts:

@@ -21,6 +21,7 @@ from motia_django.exceptions import StreamValidationError
 from motia_django.ops import apply_ops
 from motia_django.schema import Schema
 from motia_django.storage import Backend, StoredItem
+from motia_django.tracing import traced_write
 from motia_django.writes import Write, submit
 
 __all__ = ["Presence", "Stream"]
@@ -114,6 +115,7 @@ class Stream:
 
     def _store(self, group_id: str, id: str, data: dict[str, Any], encoded: str) -> StoredItem:
         stored = self.backend.set(self.name, group_id, id, data, encoded)
+    @traced_write("set")
         self._publish("create" if stored.created else "update", group_id, id, stored)
         return stored
 
@@ -125,6 +127,7 @@ class Stream:
 
     def _remove(self, group_id: str, id: str) -> StoredItem | None:
         stored = self.backend.delete(self.name, group_id, id)
+    @traced_write("delete")
         if stored is not None:
             self._publish("delete", group_id, id, stored)
         return stored
@@ -145,6 +148,7 @@ class Stream:
 
     def _clear(self, group_id: str) -> list[dict[str, Any]]:
         """Delete every item of the group (each broadcast as a delete); returns the deleted items."""
+    @traced_write("clear", item=False)
         self._keys(group_id, item=False)
         removed = self.backend.clear(self.name, group_id)
         for id, stored in removed:
@@ -153,6 +157,7 @@ class Stream:
 
     def _apply(self, group_id: str, id: str, ops: Any) -> StoredItem:
         def change(current: dict[str, Any] | None) -> dict[str, Any]:
+    @traced_write("update")
             try:
                 new = apply_ops(current, ops)
             except StreamValidationError as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from contextlib import AbstractContextManager
 from typing import Any
 
 import orjson
@@ -37,8 +38,10 @@ from motia_django.conf import motia_settings
 from motia_django.context import FlowContext
 from motia_django.core import new_trace_id
 from motia_django.exceptions import StreamValidationError
+from motia_django.metrics import step_timer
 from motia_django.openapi import StepAutoSchema
 from motia_django.steps import Step
+from motia_django.tracing import step_span
 from motia_django.writes import write_scope
 
 __all__ = ["AsyncStepView", "InvalidBody", "JSONRenderer", "StepView", "exception_handler"]
@@ -186,8 +189,14 @@ class StepView(APIView):
         step, req = self.prepare(request, kwargs)
         handler = step.handler
         assert handler is not None
-        result = async_to_sync(handler)(req, self.flow_context) if step.is_async else handler(req, self.flow_context)
+        call = async_to_sync(handler) if step.is_async else handler
+        with step_timer(step.name, "api"), self.span(step):
+            result = call(req, self.flow_context)
         return self.build_response(step, result)
+
+    def span(self, step: Step) -> AbstractContextManager[None]:
+        """The OpenTelemetry span of one run of ``step`` (a no-op without a tracer provider)."""
+        return step_span(step.name, "api", self.trace_id, {"http.request.method": step.method, "http.route": step.path})
 
     get = post = put = patch = delete = handle_step
 
@@ -288,8 +297,9 @@ class AsyncStepView(StepView):
         if isinstance(response, Deferred):
             assert step.handler is not None
             try:
-                async with write_scope():  # the step's writes are committed before it answers
-                    result = self.build_response(step, await step.handler(response.req, self.flow_context))
+                with step_timer(step.name, "api"), self.span(step):
+                    async with write_scope():  # the step's writes are committed before it answers
+                        result = self.build_response(step, await step.handler(response.req, self.flow_context))
             except Exception as exc:
                 result = self.handle_exception(exc)
             response = self.finalize_response(self.request, result, *args, **kwargs)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
@@ -36,13 +37,18 @@ ItemKey = tuple[str, str, str]
 
 
 class Write:
-    """One queued write: ``run()`` does it in the database thread (inside the batch's transaction)."""
+    """One queued write: ``run()`` does it in the database thread (inside the batch's transaction), in the
+    context it was queued from (a batch holds writes of several steps: each keeps its own trace and span)."""
 
-    __slots__ = ("coalesce", "future", "key", "run")
+    __slots__ = ("coalesce", "context", "future", "key", "run")
 
     def __init__(self, run: Callable[[], Any], key: ItemKey | None = None, *, coalesce: bool = False) -> None:
         self.run, self.key, self.coalesce = run, key, coalesce
+        self.context = contextvars.copy_context()
         self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def __call__(self) -> Any:
+        return self.context.run(self.run)
 
 
 class Writer:
@@ -59,7 +65,7 @@ class Writer:
         if write.key is not None:
             earlier = self.queued.get(write.key)
             if earlier is not None and earlier.coalesce and write.coalesce:
-                earlier.run = write.run  # the newer state supersedes the queued one
+                earlier.run, earlier.context = write.run, write.context  # the newer state supersedes the queued one
                 return earlier.future
             self.queued[write.key] = write
         self.queue.append(write)
@@ -78,17 +84,17 @@ class Writer:
     def _run(self, batch: list[Write]) -> list[tuple[bool, Any]]:
         """In the database thread: all of ``batch`` in one transaction; if anything fails, each on its own."""
         if len(batch) == 1:  # one write needs no transaction of its own: its statement is atomic
-            return [(True, batch[0].run())]
+            return [(True, batch[0]())]
         try:
             with transaction.atomic(using=self.alias):
-                return [(True, write.run()) for write in batch]
+                return [(True, write()) for write in batch]
         except Exception:
             pass  # one of them failed: find out which
         outcomes: list[tuple[bool, Any]] = []
         for write in batch:
             try:
                 with transaction.atomic(using=self.alias):
-                    outcomes.append((True, write.run()))
+                    outcomes.append((True, write()))
             except Exception as exc:
                 outcomes.append((False, exc))
         return outcomes

@@ -13,6 +13,7 @@ MOTIA = {
     **MOTIA,
     "AUTHENTICATE": "tests.live_access.authenticate",
     "SEND_QUEUE_LIMIT": int(os.environ.get("MOTIA_TEST_SEND_QUEUE_LIMIT", "1000")),
+    "METRICS_TOKEN": os.environ.get("MOTIA_TEST_METRICS_TOKEN") or None,
 }
 STREAMS = {
     **STREAMS,
