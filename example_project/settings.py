@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "channels",
     "motia_django",
+    "example_project.todo",
 ]
 
 MIDDLEWARE = [
@@ -122,10 +123,10 @@ MOTIA: dict = {}
 # MOTIA_EVENT_LEASE_SECONDS: how long a killed worker's running events wait before they run again (default 30).
 if os.environ.get("MOTIA_EVENT_LEASE_SECONDS"):
     MOTIA["EVENT_LEASE_SECONDS"] = float(os.environ["MOTIA_EVENT_LEASE_SECONDS"])
-
 # METRICS_TOKEN: scrapers send it as "Authorization: Bearer <token>" (unset: /metrics is for staff, or DEBUG).
 if os.environ.get("METRICS_TOKEN"):
     MOTIA["METRICS_TOKEN"] = os.environ["METRICS_TOKEN"]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -19,11 +19,12 @@ class MotiaConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from motia_django import broadcast, checks, orm, worker  # noqa: F401 - checks registers the checks
+        from motia_django import broadcast, checks, model_streams, orm, worker  # noqa: F401 - checks registers
         from motia_django.registry import registry
         from motia_django.steps import step_registry
 
         registry.load()  # STREAMS and *_stream.py
+        model_streams.connect([(s.name, s.backend) for s in registry])  # model-backed streams' saves
         step_registry.load()  # *_step.py (API and event steps)
         orm.connect()  # StreamItem.save()/delete(): validated, stamped, published after commit
         broadcast.connect()  # committed changes -> channel layer -> WebSocket consumers
@@ -35,6 +36,7 @@ def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     """Reload in dependency order: the settings, then the streams, then the steps (which may name streams)."""
     if setting not in RELOAD_ON:
         return
+    from motia_django import model_streams
     from motia_django.conf import motia_settings
     from motia_django.registry import registry
     from motia_django.steps import step_registry
@@ -43,5 +45,6 @@ def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     if setting == "DEBUG":
         return
     registry.load()
+    model_streams.connect([(s.name, s.backend) for s in registry])
     if setting != "STREAMS" and step_registry.loaded:
         step_registry.load()

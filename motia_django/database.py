@@ -46,6 +46,8 @@ def _greatest(connection: Any) -> str:
 class DatabaseBackend(Backend):
     """Items in the ``StreamItem`` table (see the module docstring)."""
 
+    pipelined = True
+
     def db_alias(self) -> str:
         return router.db_for_write(StreamItem)
 

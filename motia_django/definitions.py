@@ -2,7 +2,8 @@
 
 Keys: ``name``, ``schema``, ``baseConfig`` (``storageType`` ``"default"`` or ``"custom"`` with a ``factory``),
 ``canAccess``, ``onJoin`` / ``onLeave`` (lifecycle hooks), ``syncLimit`` (newest items a group join syncs),
-``ttl`` and ``maxItemsPerGroup`` (retention), ``presence`` (a presence stream). Hooks may be callables or dotted
+``ttl`` and ``maxItemsPerGroup`` (retention), ``presence`` (a presence stream), or ``model``, ``group_by`` and
+``serializer`` for a stream backed by a Django model (``motia_django.model_streams``). Hooks may be callables or dotted
 paths; snake_case spellings (``can_access``, ``on_join``...) are accepted too. Every mistake is a
 ``DefinitionError`` that the registry reports as a system check naming the file or setting.
 """
@@ -12,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
 from django.utils.module_loading import import_string
 
 from motia_django.conf import motia_settings
 from motia_django.core import MAX_STREAM_NAME_LENGTH
 from motia_django.database import DatabaseBackend
 from motia_django.exceptions import DefinitionError, SchemaDefinitionError
-from motia_django.schema import compile_schema
+from motia_django.model_streams import ModelBackend, SerializerSchema
+from motia_django.schema import Schema, compile_schema
 from motia_django.storage import Backend, CustomBackend, StateStream
 from motia_django.stream import Presence, Stream
 
@@ -101,6 +105,26 @@ def _backend(base: Any, name: str) -> Backend:
     return CustomBackend(storage)
 
 
+def _model_backend(config: dict[str, Any], name: str) -> tuple[ModelBackend, Schema]:
+    from rest_framework.serializers import BaseSerializer
+
+    hint = ('Write "model": "app_label.Model", "group_by": "<field>", "serializer": "path.to.ModelSerializer" '
+            "(the item id is the primary key).")
+    try:
+        model = apps.get_model(config["model"])
+        group_by = _option(config, "groupBy")
+        if not isinstance(group_by, str):
+            raise LookupError("group_by names no field")
+        model._meta.get_field(group_by)
+    except (LookupError, ValueError, TypeError, FieldDoesNotExist) as exc:
+        raise DefinitionError("motia_django.E016", f"stream {name!r}: {exc}", hint) from None
+    serializer = _resolve(config.get("serializer"), "serializer")
+    if not (isinstance(serializer, type) and issubclass(serializer, BaseSerializer)):
+        raise DefinitionError("motia_django.E016", f"stream {name!r}: serializer is not a DRF serializer class",
+                              hint)
+    return ModelBackend(model, group_by, serializer), SerializerSchema(serializer)
+
+
 def _name(config: dict[str, Any], key: str | None) -> str:
     name = config.get("name", key)
     if key is not None and name != key:
@@ -127,7 +151,12 @@ def build_stream(config: Any, origin: str, name: str | None = None) -> Stream:
         raise DefinitionError("motia_django.E005", f"stream {stream_name!r}: schema is {exc}",
                               "Give a JSON Schema dict (checked against its $schema draft, 2020-12 by default), "
                               "a pydantic model class, or Model.model_json_schema().") from None
-    backend = _backend(config.get("baseConfig", {"storageType": "default"}), stream_name)
+    backend: Backend
+    if "model" in config:
+        backend, described = _model_backend(config, stream_name)
+        schema = schema if "schema" in config else described
+    else:
+        backend = _backend(config.get("baseConfig", {"storageType": "default"}), stream_name)
     sync_limit = _positive(config, "syncLimit", stream_name)
     if sync_limit is None and "syncLimit" not in config and "sync_limit" not in config:
         sync_limit = motia_settings.SYNC_LIMIT

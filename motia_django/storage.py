@@ -61,6 +61,11 @@ class StateStream(abc.ABC):
 class Backend(abc.ABC):
     """What the stream API needs from a storage; results carry timestamps and the create flag."""
 
+    #: Writes from async code go through the database's writer (``motia_django.writes``).
+    pipelined = False
+    #: The storage broadcasts its writes itself (a model's receivers), so the stream API does not.
+    broadcasts = False
+
     @abc.abstractmethod
     def get(self, stream: str, group_id: str, id: str) -> StoredItem | None: ...
 

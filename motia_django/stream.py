@@ -94,6 +94,8 @@ class Stream:
     item = staticmethod(make_item)
 
     def _publish(self, kind: str, group_id: str, id: str, stored: StoredItem) -> None:
+        if self.backend.broadcasts:
+            return
         publish(item_change(kind, self.name, group_id, id, self.item(id, stored.data), stored.timestamp,
                             stored.seq), using=self.backend.db_alias())
 
@@ -113,21 +115,21 @@ class Stream:
         except (TypeError, ValueError) as exc:
             raise StreamValidationError(f"data is not JSON: {exc}", stream=self.name) from None
 
+    @traced_write("set")
     def _store(self, group_id: str, id: str, data: dict[str, Any], encoded: str) -> StoredItem:
         stored = self.backend.set(self.name, group_id, id, data, encoded)
-    @traced_write("set")
         self._publish("create" if stored.created else "update", group_id, id, stored)
         return stored
 
     def _set(self, group_id: str, id: str, data: dict[str, Any]) -> dict[str, Any]:
         """Replace (or create) the item; returns it with ``id`` and the ``__motia`` reference."""
         data, encoded = self._checked(group_id, id, data)
-        self._store(group_id, id, data, encoded)
-        return {**self.item(id, data), "__motia": self.reference(group_id, id)}
+        stored = self._store(group_id, id, data, encoded)
+        return {**self.item(id, stored.data), "__motia": self.reference(group_id, id)}
 
+    @traced_write("delete")
     def _remove(self, group_id: str, id: str) -> StoredItem | None:
         stored = self.backend.delete(self.name, group_id, id)
-    @traced_write("delete")
         if stored is not None:
             self._publish("delete", group_id, id, stored)
         return stored
@@ -146,18 +148,18 @@ class Stream:
     def _list_groups(self) -> list[str]:
         return self.backend.list_groups(self.name)
 
+    @traced_write("clear", item=False)
     def _clear(self, group_id: str) -> list[dict[str, Any]]:
         """Delete every item of the group (each broadcast as a delete); returns the deleted items."""
-    @traced_write("clear", item=False)
         self._keys(group_id, item=False)
         removed = self.backend.clear(self.name, group_id)
         for id, stored in removed:
             self._publish("delete", group_id, id, stored)
         return [self.item(id, stored.data) for id, stored in removed]
 
+    @traced_write("update")
     def _apply(self, group_id: str, id: str, ops: Any) -> StoredItem:
         def change(current: dict[str, Any] | None) -> dict[str, Any]:
-    @traced_write("update")
             try:
                 new = apply_ops(current, ops)
             except StreamValidationError as exc:
@@ -204,9 +206,9 @@ class Stream:
     # --- the async bodies: database writes go through the writer (motia_django.writes) -----------------------
 
     def _queue(self) -> str | None:
-        """The database whose writer takes this stream's writes, or None (custom storage, or a sync caller
-        above us, whose thread and transaction the write must join)."""
-        return None if sync_caller_above() else self.backend.db_alias()
+        """The database whose writer takes this stream's writes, or None (a storage that is not pipelined, or a
+        sync caller above us, whose thread and transaction the write must join)."""
+        return None if sync_caller_above() or not self.backend.pipelined else self.backend.db_alias()
 
     async def _aset(self, group_id: str, id: str, data: dict[str, Any]) -> dict[str, Any]:
         alias = self._queue()

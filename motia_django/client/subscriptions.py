@@ -8,7 +8,7 @@ import logging
 import uuid
 from collections import deque
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
+from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
 from motia_django.client.frames import DEFAULT, Change, ChangeType, Event, Frame, Item
 from motia_django.exceptions import (
@@ -16,8 +16,18 @@ from motia_django.exceptions import (
     StreamTimeout,
 )
 
-if TYPE_CHECKING:
-    from motia_django.client.connection import StreamClient
+
+class StreamClient(Protocol):
+    """What a subscription needs of its client (``motia_django.client.connection.StreamClient``)."""
+
+    @property
+    def join_timeout(self) -> float: ...
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def max_pending(self) -> int: ...
+
+    def _leave(self, subscription: Subscription[Any]) -> None: ...
 
 __all__ = ["GroupSubscription", "ItemSubscription", "Subscription"]
 

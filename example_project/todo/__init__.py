@@ -1,0 +1,1 @@
+"""The example's todo app: a plain Django model whose rows are the ``todos`` stream's items."""
