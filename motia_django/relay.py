@@ -48,6 +48,9 @@ REFRESH_SECONDS = 3600.0
 BEAT_SECONDS = 1.0
 BEAT_TYPE = "motia.beat"
 
+#: Beats between audits: the groups' stored sequence numbers compared with what this process delivered.
+AUDIT_BEATS = 10
+
 
 def group_name(stream: str, group_id: str) -> str:
     """The channel-layer group of (stream, group id): valid group characters and short, whatever the ids."""
@@ -80,6 +83,10 @@ class Relay:
     one that arrives after a missed one, means changes may have been lost on the way (Redis restarted, the
     connection dropped, a channel overflowed): the relay then joins its groups again and resyncs every group
     whose sequence number in the database is ahead of what this process delivered (``recover``).
+
+    A change lost while beats get through (a group's last change, so no later one shows the gap) is found by the
+    audit every ``AUDIT_BEATS`` beats: a group whose stored number was already ahead at the previous audit and
+    still is has lost a change (one still on its way would have arrived by now), and is resynced.
     """
 
     def __init__(self, hub: Hub, layer: Any, submit: Any) -> None:
@@ -89,6 +96,7 @@ class Relay:
         self._tasks: list[asyncio.Task[None]] = []
         self._ready: asyncio.Lock | None = None
         self._beat = 0
+        self._ahead: dict[GroupKey, int] = {}  # groups whose stored number was ahead at the last audit
 
     # --- sending (any thread) ------------------------------------------------------------------------------
 
@@ -165,6 +173,8 @@ class Relay:
                 if not self.degraded:
                     logger.warning("The channel layer is unreachable; will resync when it is back", exc_info=True)
                 self.degraded = True
+            if self._beat % AUDIT_BEATS == 0 and not self.degraded:
+                await self.audit()
             if asyncio.get_running_loop().time() >= refresh:
                 refresh = asyncio.get_running_loop().time() + REFRESH_SECONDS
                 await self._rejoin()
@@ -188,7 +198,30 @@ class Relay:
         delivered = self.hub.sequencer.last
         stale = [key for key in keys if key not in delivered or stored.get(key, 0) > delivered[key]]
         logger.info("Channel layer back: resyncing %d of %d groups", len(stale), len(keys))
-        self.hub.resync(stale)
+        self._resync(stale, stored)
+
+    def _resync(self, keys: list[GroupKey], stored: dict[GroupKey, int]) -> None:
+        for key in keys:
+            if key in stored:
+                self.hub.sequencer.skip_to(key, stored[key])
+        self.hub.resync(keys)
+
+    async def audit(self) -> list[GroupKey]:
+        """Resync the groups that stayed behind their stored sequence number since the last audit."""
+        delivered = dict(self.hub.sequencer.last)
+        try:
+            stored = await to_thread(group_seqs)(list(delivered))
+        except Exception:
+            logger.warning("Could not audit the delivered changes; will retry", exc_info=True)
+            return []
+        ahead = {key: seq for key, seq in stored.items() if key in delivered and seq > delivered[key]}
+        current = self.hub.sequencer.last
+        lost = [key for key, seq in self._ahead.items() if key in ahead and current.get(key, seq) < seq]
+        self._ahead = {key: seq for key, seq in ahead.items() if key not in lost}
+        if lost:
+            logger.warning("%d groups missed a change; resyncing them", len(lost))
+            self._resync(lost, stored)
+        return lost
 
     async def close(self) -> None:
         for task in self._tasks:

@@ -55,6 +55,13 @@ class Sequencer:
             self.last[key] = seq
             self._release(key)
 
+    def skip_to(self, key: Key, seq: int) -> None:
+        """Changes up to ``seq`` were lost on the way: the group is being resynced from snapshots that hold them,
+        so they are no longer waited for (and dropped if they still come)."""
+        if key in self.last:
+            self.last[key] = max(self.last[key], seq)
+            self._release(key)
+
     def forget(self, key: Key) -> None:
         """No socket serves the group any more."""
         self.last.pop(key, None)

@@ -90,3 +90,25 @@ def test_a_failing_layer_does_not_fail_the_committed_write(caplog):
         hub.relay = None
     assert item["id"] == "m" and streams.chatMessage.get("room", "m") == chat("m")
     assert "Could not broadcast" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_audit_resyncs_a_group_whose_last_change_was_lost(relay):
+    from asgiref.sync import sync_to_async
+
+    from motia_django.core import encode
+
+    client = await Client().connect()
+    await client.join("chatMessage", "lost")
+    assert (await client.next())["event"] == {"type": "sync", "data": []}
+    stream = streams.chatMessage
+    # another process's write, whose pub/sub message never arrives: stored, numbered, never delivered
+    await sync_to_async(stream.backend.set)("chatMessage", "lost", "m1", chat("m1"), encode(chat("m1")))
+    assert await relay.audit() == []  # ahead once: it may still be on its way
+    assert await relay.audit() == [("chatMessage", "lost")]  # still ahead: lost
+    resync = await client.next()
+    assert resync["event"] == {"type": "sync", "data": [chat("m1")]}
+    assert await relay.audit() == [] and await relay.audit() == []  # caught up: no resync loop
+    await client.fence("chatMessage", "lost")
+    await client.close()
+    await relay.close()
