@@ -1,8 +1,8 @@
 """Who may connect and who may subscribe.
 
 Connection: a token (the ``Authorization`` subprotocol pair or ``?authToken=``) and the Django session user
-(via Channels' ``AuthMiddlewareStack``) are handed to the ``AUTHENTICATE`` hook, which returns an auth context
-(anything; None means anonymous). Raising refuses the upgrade: ``PermissionDenied`` with 403,
+(read by ``motia_django.routing.StreamsApplication``) are handed to the ``AUTHENTICATE`` hook, which returns an
+auth context (anything; None means anonymous). Raising refuses the upgrade: ``PermissionDenied`` with 403,
 ``AuthenticationRefused`` or anything else with 401 (Daphne can only answer 403). Without a hook, the auth
 context is the session user when logged in.
 
@@ -17,13 +17,15 @@ without one follow ``DEFAULT_ACCESS`` ("allow", as Motia, or "authenticated").
 from __future__ import annotations
 
 import inspect
+import logging
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 
 from motia_django.conf import motia_settings
 from motia_django.exceptions import AuthenticationRefused
@@ -34,7 +36,9 @@ if TYPE_CHECKING:
 __all__ = [
     "AUTH_SUBPROTOCOL",
     "AuthenticationRefused",
+    "Refused",
     "authenticate",
+    "authorize_connection",
     "call_hook",
     "can_join",
     "is_authenticated",
@@ -42,6 +46,8 @@ __all__ = [
     "session_user",
     "trusted_origin",
 ]
+
+logger = logging.getLogger("motia_django.consumer")
 
 #: The subprotocol Motia's clients offer, followed by the token: ``['Authorization', '<token>']``.
 AUTH_SUBPROTOCOL = "Authorization"
@@ -131,6 +137,29 @@ async def authenticate(scope: dict[str, Any], token: str | None) -> Any:
     if not callable(hook):
         raise ImproperlyConfigured("MOTIA['AUTHENTICATE'] must be a callable or a dotted path to one")
     return await call_hook(hook, token, scope)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A connection refused at the handshake, with the HTTP status to answer."""
+
+    status: int
+
+
+async def authorize_connection(scope: dict[str, Any]) -> tuple[Any, str | None] | Refused:
+    """Who is connecting: ``(auth_context, subprotocol to accept)``, or ``Refused(401 or 403)``. Sets
+    ``scope["user"]`` to the trusted session user first."""
+    token, subprotocol = offered_token(scope)
+    scope["user"] = await session_user(scope)
+    try:
+        return await authenticate(scope, token), subprotocol
+    except PermissionDenied:
+        return Refused(403)
+    except AuthenticationRefused as exc:
+        logger.info("WebSocket connection refused by the authenticate hook: %r", exc)
+    except Exception:
+        logger.warning("The authenticate hook raised; WebSocket connection refused", exc_info=True)
+    return Refused(401)
 
 
 def is_authenticated(auth_context: Any) -> bool:

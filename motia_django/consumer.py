@@ -13,20 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.core.exceptions import PermissionDenied
 
 from motia_django import metrics
-from motia_django.auth import authenticate, call_hook, can_join, offered_token, session_user
+from motia_django.auth import Refused, authorize_connection, call_hook, can_join
 from motia_django.bridge import to_thread
 from motia_django.broadcast import attach_loop
 from motia_django.conf import motia_settings
 from motia_django.core import decode
-from motia_django.exceptions import AuthenticationRefused, FrameError, StreamNotFound
+from motia_django.exceptions import FrameError, StreamNotFound
 from motia_django.hub import Frame, GroupKey, hub
 from motia_django.lifecycle import Lifecycle
 from motia_django.outbox import Outbox, TransportWatch, allow_slow_close, unwatch_transport, watch_transport
@@ -89,21 +88,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         attach_loop(asyncio.get_running_loop())
         ensure_upkeep()
-        token, subprotocol = offered_token(self.scope)
-        self.scope["user"] = await session_user(self.scope)
-        try:
-            self.auth_context = await authenticate(self.scope, token)
-        except PermissionDenied:
-            await self.refuse(403)
+        who = await authorize_connection(self.scope)
+        if isinstance(who, Refused):
+            await self.refuse(who.status)
             return
-        except AuthenticationRefused as exc:
-            logger.info("WebSocket connection refused by the authenticate hook: %r", exc)
-            await self.refuse(401)
-            return
-        except Exception:
-            logger.warning("The authenticate hook raised; WebSocket connection refused", exc_info=True)
-            await self.refuse(401)
-            return
+        self.auth_context, subprotocol = who
         self.lifecycle = Lifecycle(self.auth_context)
         self.outbox = Outbox(self._write, motia_settings.SEND_QUEUE_LIMIT, on_error=self._send_failed)
         for key in ("headers", "cookies", "session"):  # read by now; an idle socket need not keep them
@@ -158,9 +147,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.closing = True
         if code == CLOSE_SLOW_CLIENT:
             metrics.slow_client_disconnects.inc()
-        task = asyncio.get_running_loop().create_task(self._close(code))
-        _closing.add(task)
-        task.add_done_callback(_closing.discard)
+        _spawn(self._close(code))
 
     async def _close(self, code: int) -> None:
         if code == CLOSE_SLOW_CLIENT:
@@ -318,9 +305,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 streams.append((registry.get(sub.stream), sub))
             except StreamNotFound:
                 continue
-        task = asyncio.get_running_loop().create_task(self._resync(streams))
-        _closing.add(task)
-        task.add_done_callback(_closing.discard)
+        _spawn(self._resync(streams))
 
     async def _resync(self, subs: list[tuple[Any, Subscription]]) -> None:
         try:
@@ -331,3 +316,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
 #: Tasks of sockets being closed or resynced (kept referenced until they finish).
 _closing: set[asyncio.Task[None]] = set()
+
+
+def _spawn(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)

@@ -386,3 +386,22 @@ async def test_a_group_sync_holds_the_newest_items_up_to_the_streams_limit():
         assert [item["id"] for item in (await client.next())["event"]["data"]] == ["m2", "m3", "m4"]
         assert len(await streams["capped"].aget_group("big")) == 5  # the stream API still reaches everything
         await client.close()
+
+
+async def test_a_snapshot_that_cannot_be_read_refuses_the_join_and_a_failed_resync_closes_the_socket(monkeypatch):
+    from motia_django.hub import hub
+
+    real = consumer_module.snapshot
+    monkeypatch.setattr(consumer_module, "snapshot", lambda stream, sub: 1 / 0)
+    client = await Client().connect()
+    await client.join("chatMessage", "broken")
+    assert error_code(await client.next()) == "SYNC_FAILED"
+    monkeypatch.setattr(consumer_module, "snapshot", real)
+    await client.join("chatMessage", "room")
+    await client.next()
+    await streams.chatMessage.aset("broken", "m1", chat("m1"))  # no subscription was made
+    await client.fence("chatMessage", "room")
+    monkeypatch.setattr(consumer_module, "snapshot", lambda stream, sub: 1 / 0)
+    hub.resync([("chatMessage", "room")])  # a change was lost, and the snapshot cannot be read either
+    output = await client.receive_output(timeout=5)
+    assert output == {"type": "websocket.close", "code": 1011}  # the client reconnects: never silently behind
