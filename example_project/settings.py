@@ -93,9 +93,8 @@ if REDIS_URL:
         },
     }
 else:
-    # The in-memory layer silently drops group messages for a consumer that has ``capacity`` messages queued;
-    # Channels' default of 100 loses broadcasts under load (check motia_django.W020), so allow a deep queue.
-    # Memory stays bounded by the consumer's own outgoing queue (MOTIA["SEND_QUEUE_LIMIT"]).
+    # One process: changes go straight to its sockets, the layer only carries wake-ups of the in-process event
+    # runner. (A deep queue all the same: Channels' default capacity of 100 drops messages silently.)
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 10_000}},
     }

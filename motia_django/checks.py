@@ -47,7 +47,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             f"settings.MOTIA['DEFAULT_ACCESS'] is {motia_settings.DEFAULT_ACCESS!r}",
             hint='Use "allow" (anyone may join, as in Motia) or "authenticated".', id="motia_django.E011",
         ))
-    for key in ("MAX_FRAME_BYTES", "MAX_SUBSCRIPTIONS", "SEND_QUEUE_LIMIT", "EVENT_MAX_ATTEMPTS"):
+    for key in ("MAX_FRAME_BYTES", "MAX_SUBSCRIPTIONS", "SYNC_LIMIT", "SEND_QUEUE_LIMIT", "EVENT_MAX_ATTEMPTS",
+                "WORKER_CONCURRENCY"):
         value = getattr(motia_settings, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             errors.append(checks.Error(f"settings.MOTIA[{key!r}] must be a positive integer, got {value!r}",
@@ -77,13 +78,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return errors
 
 
-#: Layers whose ``group_send`` silently skips a channel that already holds ``capacity`` messages.
-_DROPPING_LAYERS = ("channels.layers.InMemoryChannelLayer", "channels_redis.core.RedisChannelLayer")
+#: Layers whose ``group_send`` silently skips a channel that already holds ``capacity`` messages, and that carry
+#: changes between processes (the in-memory layer carries none: a process fans out its own changes itself).
+_DROPPING_LAYERS = ("channels_redis.core.RedisChannelLayer",)
 MIN_LAYER_CAPACITY = 1000
 
 
 def _check_layer_capacity() -> list[checks.CheckMessage]:
-    """A broadcast layer with a small capacity loses changes under load without telling anyone."""
+    """A relay channel (it receives every change of the groups its process serves) with a small capacity drops
+    changes under load: each drop is then repaired by a resync of the group, which costs far more."""
     alias = motia_settings.CHANNEL_LAYER
     config = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get(alias)
     if not config or config.get("BACKEND") not in _DROPPING_LAYERS:
@@ -93,7 +96,8 @@ def _check_layer_capacity() -> list[checks.CheckMessage]:
         return []
     return [checks.Warning(
         f"CHANNEL_LAYERS[{alias!r}] ({config['BACKEND']}) has capacity {capacity}: its group_send silently "
-        "drops messages for a consumer that has that many queued, so subscribers miss changes under load",
+        "drops messages for a channel that has that many queued, so under load a server process misses changes "
+        "and must resync whole groups",
         hint=f'Set "CONFIG": {{"capacity": 10000}} (at least {MIN_LAYER_CAPACITY}), or use '
              "channels_redis.pubsub.RedisPubSubChannelLayer. Per-socket memory stays bounded by "
              "MOTIA['SEND_QUEUE_LIMIT'].",

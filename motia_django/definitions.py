@@ -160,12 +160,17 @@ def build_stream(config: Any, origin: str, name: str | None = None) -> Stream:
     sync_limit = _positive(config, "syncLimit", stream_name)
     if sync_limit is None and "syncLimit" not in config and "sync_limit" not in config:
         sync_limit = motia_settings.SYNC_LIMIT
+    ttl = _positive(config, "ttl", stream_name, number=True)
+    max_items = _positive(config, "maxItemsPerGroup", stream_name)
+    if (ttl is not None or max_items is not None) and not isinstance(backend, DatabaseBackend):
+        raise DefinitionError("motia_django.E009", f"stream {stream_name!r}: ttl and maxItemsPerGroup apply to the "
+                              "default storage only", "Remove them, or expire items in the storage (or model) itself.")
     return Stream(
         stream_name, schema, backend, origin=origin, config=config, sync_limit=sync_limit,
         can_access=_hook(config, "canAccess", stream_name, "subscription, auth_context) -> bool"),
         on_join=_hook(config, "onJoin", stream_name, "subscription, auth_context) -> bool | None"),
         on_leave=_hook(config, "onLeave", stream_name, "subscription, auth_context"),
-        ttl=_positive(config, "ttl", stream_name, number=True),
-        max_items=_positive(config, "maxItemsPerGroup", stream_name),
+        ttl=ttl,
+        max_items=max_items,
         presence=_presence(config, stream_name),
     )

@@ -105,12 +105,13 @@ def test_settings_checks():
 
 
 def test_small_channel_layer_capacity_is_a_warning():
-    small = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    small = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"}}
     with override_settings(CHANNEL_LAYERS=small):
         warnings = [e for e in check_settings() if e.id == "motia_django.W020"]
     assert len(warnings) == 1 and "capacity 100" in warnings[0].msg
-    deep = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 10_000}}}
+    deep = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"capacity": 10_000}}}
     pubsub = {"default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"}}
-    for layers in (deep, pubsub):
+    in_memory = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}  # carries no changes
+    for layers in (deep, pubsub, in_memory):
         with override_settings(CHANNEL_LAYERS=layers):
             assert not [e for e in check_settings() if e.id == "motia_django.W020"]

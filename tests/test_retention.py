@@ -50,3 +50,8 @@ def test_bad_retention_options_are_check_errors():
                                     "worse": {"schema": {"type": "object"}, "maxItemsPerGroup": 2.5}}):
         assert sorted(e.id for e in registry.errors) == ["motia_django.E009", "motia_django.E009"]
         assert "bad" not in registry and "worse" not in registry
+    custom = {"schema": {"type": "object"}, "ttl": 60,
+              "baseConfig": {"storageType": "custom", "factory": "tests.custom_storage.DictStorage"}}
+    with override_settings(STREAMS={"elsewhere": custom}):
+        [error] = registry.errors
+        assert error.id == "motia_django.E009" and "default storage only" in error.msg
