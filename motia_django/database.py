@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.utils import timezone
 
 from motia_django.core import decode, next_timestamp, now_ms
@@ -47,6 +47,7 @@ class DatabaseBackend(Backend):
     """Items in the ``StreamItem`` table (see the module docstring)."""
 
     pipelined = True
+    kind = "default"
 
     def db_alias(self) -> str:
         return router.db_for_write(StreamItem)
@@ -78,6 +79,10 @@ class DatabaseBackend(Backend):
     def list_groups(self, stream: str) -> list[str]:
         qs = StreamItem.objects.using(self._read_alias()).filter(stream=stream)
         return list(qs.order_by("group_id").values_list("group_id", flat=True).distinct())
+
+    def group_sizes(self, stream: str) -> dict[str, int]:
+        rows = StreamItem.objects.using(self._read_alias()).filter(stream=stream).order_by().values("group_id")
+        return dict(sorted(rows.annotate(n=Count("id")).values_list("group_id", "n")))
 
     # --- writes ------------------------------------------------------------------------------------------
 

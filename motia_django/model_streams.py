@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 
 from motia_django.changes import item_change, publish
@@ -34,6 +34,7 @@ from motia_django.storage import Backend, StoredItem
 
 __all__ = ["ModelBackend", "SerializerSchema", "StreamQuerySet", "broadcast_changes", "connect"]
 
+_AUTO_FIELDS = ("AutoField", "BigAutoField", "SmallAutoField")
 _JSON_TYPES = {"BooleanField": "boolean", "IntegerField": "integer", "FloatField": "number",
                "DecimalField": "string", "JSONField": "object", "ListField": "array", "DictField": "object"}
 
@@ -54,6 +55,7 @@ class ModelBackend(Backend):
     """Reads and writes a model's rows as a stream's items (see the module docstring)."""
 
     broadcasts = True  # the model's receivers broadcast every write, whoever makes it
+    kind = "model"
 
     def __init__(self, model: type[models.Model], group_by: str, serializer: type[Any]) -> None:
         self.model, self.group_by, self.serializer = model, group_by, serializer
@@ -95,6 +97,10 @@ class ModelBackend(Backend):
         values = self.model._default_manager.order_by(self.group_by).values_list(self.group_by, flat=True)
         return [str(v) for v in values.distinct()]
 
+    def group_sizes(self, stream: str) -> dict[str, int]:
+        rows = self.model._default_manager.order_by().values(self.group_by).annotate(n=models.Count("pk"))
+        return {str(row[self.group_by]): row["n"] for row in rows.order_by(self.group_by)}
+
     def _save(self, group_id: str, id: str, data: dict[str, Any], row: models.Model | None) -> StoredItem:
         fields = {k: v for k, v in data.items() if k != "id"}
         serializer = self.serializer(row, data={**fields, self.group_by: group_id})
@@ -103,7 +109,23 @@ class ModelBackend(Backend):
                       for message in (messages if isinstance(messages, list) else [messages])]
             raise StreamValidationError("; ".join(f"{e['path']}: {e['message']}" for e in errors), errors)
         saved = serializer.save(**({} if row is not None else {self.model._meta.pk.attname: id}))
+        if row is None:
+            self._advance_sequence(saved.pk)
         return StoredItem(self.item_data(saved), now_ms(), created=row is None)
+
+    def _advance_sequence(self, pk: Any) -> None:
+        """A row created under a chosen id: on PostgreSQL, move the table's id sequence past it, or the next
+        ``Model.objects.create()`` would be handed the same id."""
+        connection = connections[self.db_alias()]
+        field = self.model._meta.pk
+        if connection.vendor != "postgresql" or field.get_internal_type() not in _AUTO_FIELDS:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [self.model._meta.db_table, field.column])
+            sequence = cursor.fetchone()[0]
+            if sequence:  # a quoted, qualified name from PostgreSQL itself
+                cursor.execute(f"SELECT setval(%s, GREATEST(%s, (SELECT last_value FROM {sequence})))",
+                               [sequence, int(pk)])
 
     def set(self, stream: str, group_id: str, id: str, data: dict[str, Any], encoded: str) -> StoredItem:
         with transaction.atomic(using=self.db_alias()):
@@ -156,22 +178,29 @@ def _streams_of(sender: type[models.Model]) -> list[tuple[str, ModelBackend]]:
 
 def _before_save(sender: type[models.Model], instance: models.Model, raw: bool = False, using: str | None = None,
                  **kwargs: Any) -> None:
+    """A row about to move to another group: remember the group it leaves and the item it was there."""
+    if instance.pk is None or instance._state.adding:
+        return
+    old: models.Model | None = None
     for stream, backend in _streams_of(sender):
-        if instance.pk is not None and not instance._state.adding:
-            old = backend.model._default_manager.using(using).filter(pk=instance.pk)
-            instance.__dict__.setdefault("_motia_groups", {})[stream] = old.values_list(
-                backend.group_by, flat=True).first()
+        if old is None:
+            old = backend.model._default_manager.using(using).filter(pk=instance.pk).first()
+            if old is None:
+                return
+        if _group(backend, old) != _group(backend, instance):
+            moves = instance.__dict__.setdefault("_motia_moves", {})
+            moves[stream] = (_group(backend, old), backend.item_data(old))
 
 
 def _after_save(sender: type[models.Model], instance: models.Model, created: bool, using: str,
                 **kwargs: Any) -> None:
+    moves = instance.__dict__.pop("_motia_moves", {})
     for stream, backend in _streams_of(sender):
-        group_id = _group(backend, instance)
-        old = instance.__dict__.get("_motia_groups", {}).pop(stream, None)
-        moved = old is not None and str(old) != group_id
-        if moved:
-            _broadcast(stream, backend, instance.pk, str(old), "delete", using, backend.item_data(instance))
-        _broadcast(stream, backend, instance.pk, group_id, "create" if created or moved else "update", using)
+        moved = moves.get(stream)
+        if moved is not None:
+            _broadcast(stream, backend, instance.pk, moved[0], "delete", using, moved[1])
+        _broadcast(stream, backend, instance.pk, _group(backend, instance),
+                   "create" if created or moved else "update", using)
 
 
 def _after_delete(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:

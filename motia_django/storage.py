@@ -7,7 +7,8 @@ timestamp, whether a write created the item and the group's sequence number, whi
 - ``motia_django.database.DatabaseBackend`` (``storageType: "default"``): the ``StreamItem`` table.
 - ``CustomBackend`` wraps a user's ``StateStream``; it stamps timestamps from a per-stream monotonic clock and
   serialises writes to the stream within the process (atomicity across processes is the storage's own). Its
-  changes carry no sequence number, so a lost message is repaired only by a client's reconnect.
+  changes carry no sequence number, so a lost message is noticed only through the relay's heartbeat (an
+  outage resyncs every group), not by a gap.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class Backend(abc.ABC):
     pipelined = False
     #: The storage broadcasts its writes itself (a model's receivers), so the stream API does not.
     broadcasts = False
+    #: What tools call the storage (``manage.py streams list``).
+    kind = "custom"
 
     @abc.abstractmethod
     def get(self, stream: str, group_id: str, id: str) -> StoredItem | None: ...
@@ -85,6 +88,10 @@ class Backend(abc.ABC):
     def group_seq(self, stream: str, group_id: str) -> int | None:
         """The group's sequence number now (read before its items for a snapshot); None if not kept."""
         return None
+
+    def group_sizes(self, stream: str) -> dict[str, int]:
+        """Items per group, for tools; NotImplementedError when the storage cannot list its groups."""
+        return {group: len(self.get_group(stream, group)) for group in self.list_groups(stream)}
 
     def clear(self, stream: str, group_id: str) -> list[tuple[str, StoredItem]]:
         """Delete every item of the group; returns what was deleted."""

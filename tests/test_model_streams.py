@@ -41,8 +41,8 @@ async def test_orm_saves_and_deletes_are_broadcast_and_a_moved_todo_changes_grou
     update = await client.next()
     assert update["event"] == {"type": "update", "data": todo(row.pk, "home", "milk", True)} and update["id"] == str(row.pk)
     row.list_id = "work"
-    await row.asave()  # leaves "home"
-    assert (await client.next())["event"]["type"] == "delete"
+    await row.asave()  # leaves "home": its subscribers see the item as it was there
+    assert (await client.next())["event"] == {"type": "delete", "data": todo(row.pk, "home", "milk", True)}
     other, other_sync = await joined("work")
     assert other_sync["event"]["data"] == [todo(row.pk, "work", "milk", True)]
     pk = row.pk
@@ -87,6 +87,12 @@ def test_the_stream_api_writes_rows_through_the_serializer(changes):
     assert [c.type for c in changes] == ["create", "update", "delete"]  # once each, by the model's receivers
     timestamps = [c.timestamp for c in changes]
     assert timestamps == sorted(timestamps) and len(set(timestamps)) == 3
+
+
+def test_a_row_created_under_a_chosen_id_does_not_take_the_next_orm_id():
+    first = Todo.objects.create(list_id="ids", title="first")
+    streams.todos.set("ids", str(first.pk + 1), {"title": "chosen"})
+    assert Todo.objects.create(list_id="ids", title="next").pk == first.pk + 2  # PostgreSQL's sequence moved on
 
 
 def test_bulk_writes_are_broadcast_on_request(changes):

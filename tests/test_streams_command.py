@@ -105,6 +105,20 @@ def test_list_counts_groups_and_items():
 
 
 @pytest.mark.django_db
+def test_a_model_backed_stream_counts_its_rows():
+    from example_project.todo.models import Todo
+
+    todos = {"model": "todo.Todo", "group_by": "list_id", "serializer": "example_project.todo.serializers.TodoSerializer"}
+    with override_settings(STREAMS={"todos": todos}):
+        Todo.objects.create(list_id="home", title="milk")
+        Todo.objects.create(list_id="home", title="eggs")
+        Todo.objects.create(list_id="work", title="mail")
+        assert json.loads(run("list", "--json")[0]) == [{"stream": "todos", "storage": "model", "groups": 2, "items": 3}]
+        assert json.loads(run("groups", "todos", "--json")[0]) == [{"groupId": "home", "items": 2},
+                                                                    {"groupId": "work", "items": 1}]
+
+
+@pytest.mark.django_db
 def test_list_names_streams_that_could_not_be_registered():
     with override_settings(STREAMS={**KNOWN, "bad": {"schema": {"type": "nonsense"}}}):
         out, err = run("list")

@@ -27,15 +27,12 @@ from typing import Any, TextIO
 from channels.layers import get_channel_layer
 from django.core.management import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
-from django.db.models import Count
 
 from motia_django.client import Change, StreamClient
 from motia_django.conf import motia_settings
 from motia_django.exceptions import StreamClientError, StreamNotFound, StreamValidationError
-from motia_django.models import StreamItem
 from motia_django.registry import registry
 from motia_django.relay import is_local_layer
-from motia_django.storage import CustomBackend
 from motia_django.stream import Stream
 from motia_django.typescript import declarations
 
@@ -154,16 +151,10 @@ class Command(BaseCommand):
     @staticmethod
     def _counts(stream: Stream) -> tuple[int | None, int | None, dict[str, int] | None]:
         """(groups, items, items per group) of a stream; None where its storage cannot tell."""
-        if not isinstance(stream.backend, CustomBackend):  # the default storage: StreamItem rows
-            rows = (StreamItem.objects.filter(stream=stream.name).order_by().values("group_id")
-                    .annotate(n=Count("id")).values_list("group_id", "n"))
-            per_group = dict(sorted(rows))
-        else:
-            try:
-                groups = stream.list_groups()
-            except NotImplementedError:
-                return None, None, None
-            per_group = {group: len(stream.get_group(group)) for group in groups}
+        try:
+            per_group = stream.backend.group_sizes(stream.name)
+        except NotImplementedError:
+            return None, None, None
         return len(per_group), sum(per_group.values()), per_group
 
     # --- reads ----------------------------------------------------------------------------------------------
@@ -173,8 +164,7 @@ class Command(BaseCommand):
         for name in registry.names():
             stream = registry.get(name)
             groups, items, _ = self._counts(stream)
-            storage = "custom" if isinstance(stream.backend, CustomBackend) else "default"
-            rows.append({"stream": name, "storage": storage, "groups": groups, "items": items})
+            rows.append({"stream": name, "storage": stream.backend.kind, "groups": groups, "items": items})
         for error in registry.errors:
             self.stderr.write(f"Not registered: {error.msg} ({error.id}); run manage.py check",
                               style_func=self.style.WARNING)
