@@ -36,6 +36,10 @@ logger = logging.getLogger("motia_django.presence")
 
 _loop_task: asyncio.Task[None] | None = None
 
+#: The item data of the members this process made present, so that ``renew`` re-creates an item as it was
+#: (the ``data`` hook needs the join's subscription and auth context, which only the join has).
+_present: dict[tuple[str, str, str], dict[str, Any]] = {}
+
 
 def new_connection_id() -> str:
     """A socket's id in leases: this process's origin first, so a process renews its own with one query."""
@@ -74,7 +78,9 @@ def arrive(stream: Stream, group_id: str, member: str, connection_id: str, subsc
         PresenceLease.objects.update_or_create(stream=stream.name, group_id=group_id, member_id=member,
                                                connection_id=connection_id, defaults={"expires_at": expires})
         if stream.get(group_id, member) is None:
-            stream.set(group_id, member, _data(stream, member, subscription, auth_context))
+            data = _data(stream, member, subscription, auth_context)
+            stream.set(group_id, member, data)
+            _present[(stream.name, group_id, member)] = data
 
 
 def depart(stream: Stream, group_id: str, member: str, connection_id: str) -> None:
@@ -84,6 +90,7 @@ def depart(stream: Stream, group_id: str, member: str, connection_id: str) -> No
                                      connection_id=connection_id).delete()
         if not PresenceLease.objects.filter(stream=stream.name, group_id=group_id, member_id=member).exists():
             stream.delete(group_id, member)
+            _present.pop((stream.name, group_id, member), None)
 
 
 def renew() -> None:
@@ -95,7 +102,8 @@ def renew() -> None:
         mine.update(expires_at=now + timedelta(seconds=stream.presence.ttl))
         for group_id, member in set(mine.values_list("group_id", "member_id")):
             if stream.get(group_id, member) is None:
-                stream.set(group_id, member, _data(stream, member, {}, None))
+                data = _present.get((stream.name, group_id, member)) or _data(stream, member, {}, None)
+                stream.set(group_id, member, data)
 
 
 def sweep() -> int:

@@ -107,3 +107,23 @@ def test_presence_across_servers_and_a_killed_server(postgres_url, redis_url, tm
             observer.wait_state("who", [], timeout=2 * ttl + 2)
             assert time.monotonic() - t0 < 2 * ttl
             bob.close()
+
+
+def _who(subscription, auth_context):
+    return {"userId": auth_context["user_id"], "room": subscription["groupId"]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_renew_recreates_a_lost_item_as_the_join_made_it():
+    definition = {"schema": {"type": "object"},
+                  "presence": {"tracks": "chatMessage", "ttl": 30, "data": "tests.test_presence._who"}}
+    with override_settings(STREAMS={"here": definition}):
+        stream = streams.here
+        connection = presence.new_connection_id()
+        presence.arrive(stream, "r1", "bob", connection, {"groupId": "r1"}, {"user_id": "bob"})
+        assert stream.get("r1", "bob") == {"id": "bob", "userId": "bob", "room": "r1"}
+        stream.delete("r1", "bob")  # a racing departure of bob's other socket took it
+        presence.renew()  # the data hook needs the join's auth context, which renew does not have
+        assert stream.get("r1", "bob") == {"id": "bob", "userId": "bob", "room": "r1"}
+        presence.depart(stream, "r1", "bob", connection)
+        assert stream.get("r1", "bob") is None
