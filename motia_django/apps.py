@@ -27,7 +27,7 @@ class MotiaConfig(AppConfig):
         model_streams.connect([(s.name, s.backend) for s in registry])  # model-backed streams' saves
         step_registry.load()  # *_step.py (API and event steps)
         orm.connect()  # StreamItem.save()/delete(): validated, stamped, published after commit
-        broadcast.connect()  # committed changes -> channel layer -> WebSocket consumers
+        broadcast.connect()  # committed changes -> this process's sockets, and other processes
         worker.connect()  # stored events -> a worker wakes (in-process runner, or over the channel layer)
         setting_changed.connect(_on_setting_changed, dispatch_uid="motia_settings_changed")
 

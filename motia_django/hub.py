@@ -3,7 +3,8 @@
 A committed change is encoded once (``Change.text``) and handed straight to each matching socket's outbox, on
 the loop the sockets run on: no channel-layer message per socket, no task per socket per change. The channel
 layer carries a change only to *other* processes (``motia_django.relay``): one message per change per process,
-which each process's hub then fans out locally. A process never receives its own changes back.
+which each process's hub then fans out locally. A process skips its own changes when they come back (by
+origin): it delivered them locally already.
 
 ``publish()`` may be called from any thread (changes are published after commit, in the committing thread);
 everything else runs on the hub's loop.

@@ -1,7 +1,7 @@
 """Retention: old items removed by the worker, each removal broadcast as a ``delete``.
 
 A stream's ``ttl`` (seconds since an item's last write) and ``maxItemsPerGroup`` (keep the newest N, by
-creation) are enforced by ``sweep()``, which the event runner calls every ``RETENTION_SECONDS`` (in
+creation) are enforced by ``sweep()``, which the event runner calls every ``HOUSEKEEPING_SECONDS`` (in
 ``motia_worker`` and in the embedded server's runner). Removals go through the stream API, so subscribers see
 them like any delete. Each sweep removes at most ``limit`` items per stream, so a large backlog is worked off
 over several sweeps instead of in one long transaction. Applies to streams with the default storage.
