@@ -4,6 +4,8 @@
     .venv/bin/python bench/run.py --quick              # fewer operations, under ~2 minutes
     .venv/bin/python bench/run.py --setup both --server daphne,uvicorn,granian
     .venv/bin/python bench/run.py --profile            # + py-spy on the server during latency and tokens
+    .venv/bin/python bench/run.py --scenarios sustained --soak 600 --targets motia   # the 10-minute soak
+    git worktree add /tmp/base <commit> && .venv/bin/python bench/run.py --baseline /tmp/base   # before/after
 
 Each (setup, server) pair runs every scenario against motia_django (the example project) and against two floors
 in the same run: ``bench/floor_app.py`` (a bare Channels consumer and layer, same server software, no
@@ -16,6 +18,9 @@ floor and the targets. Servers are subprocesses on free loopback ports; the load
 - scaled: a fresh PostgreSQL database (``--postgres-url``, admin URL) + Redis (``--redis-url``); two servers
   (subscribers connect to one, writers post to the other) and ``manage.py motia_worker``.
 
+``--baseline PATH`` measures another checkout's motia_django in the same run (its own example project and
+migrations, on the same server, database and layer): the table adds its figures and motia_django / baseline.
+
 Raw results go to ``bench/results/<date>-<setup>-<server>.json``.
 """
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -33,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.server import LiveServer, base_env, live_database, manage  # noqa: E402
+from tests.support.server import LiveServer, base_env, manage  # noqa: E402
 
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
@@ -64,8 +71,9 @@ class Server(LiveServer):
 
     start_timeout = 40.0
 
-    def __init__(self, kind: str, app: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, kind: str, app: str, env: dict[str, str], log_dir: Path, code: Path = ROOT) -> None:
         super().__init__(env, log_dir=log_dir, server=kind, app=app)
+        self.cwd = code
         if kind == "granian":
             self.stop_signal = signal.SIGINT
 
@@ -127,9 +135,11 @@ QUICK = Plan(latency_ops=150, throughput_s=3.0, fanout_ops=10, token_runs=2, mem
 
 # --- systems under test -------------------------------------------------------------------------------------
 
-def _env(database_url: str, redis_url: str | None, **extra: str) -> dict[str, str]:
+def _env(database_url: str, redis_url: str | None, code: Path = ROOT, **extra: str) -> dict[str, str]:
     env = base_env(database_url, DJANGO_SETTINGS_MODULE=SETTINGS, DJANGO_DEBUG="0",
                    FAKE_LLM_DELAY_MS="0", MOTIA_LOG_LEVEL="WARNING", **extra)
+    if code != ROOT:  # the baseline: its tree first, so its motia_django and example are the ones imported
+        env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
     if redis_url:
         env["REDIS_URL"] = redis_url
     return env
@@ -137,8 +147,10 @@ def _env(database_url: str, redis_url: str | None, **extra: str) -> dict[str, st
 
 @contextlib.contextmanager
 def system(name: str, setup: str, server: str, args: argparse.Namespace, tmp: Path) -> Iterator[Target]:
-    """Start motia_django ("motia") or the floor ("floor") in ``setup`` on ``server``; stop it afterwards."""
+    """Start motia_django ("motia"), the baseline's ("baseline", another checkout) or a floor ("floor",
+    "direct") in ``setup`` on ``server``; stop it afterwards."""
     redis_url = args.redis_url if setup == "scaled" else None
+    code = Path(args.baseline).resolve() if name == "baseline" else ROOT
     started: list[Server] = []
     extra: list[subprocess.Popen[bytes]] = []
     db_ctx: contextlib.AbstractContextManager[str]
@@ -146,21 +158,21 @@ def system(name: str, setup: str, server: str, args: argparse.Namespace, tmp: Pa
         db_ctx = contextlib.nullcontext("sqlite:///:memory:")
     else:
         pg = args.postgres_url if setup == "scaled" else None
-        db_ctx = live_database(tmp / f"{name}-{server}", pg) if pg else _sqlite(tmp / f"{name}-{server}")
+        db_ctx = _postgres(pg, code) if pg else _sqlite(tmp / f"{name}-{server}", code)
     with db_ctx as db_url:
-        env = _env(db_url, redis_url)
+        env = _env(db_url, redis_url, code)
         app = {"floor": FLOOR_APP, "direct": DIRECT_APP}.get(name, EXAMPLE_APP)
         try:
-            subs = Server(server, app, env, tmp).start()
+            subs = Server(server, app, env, tmp, code).start()
             started.append(subs)
             writer = subs
             if setup == "scaled":
-                writer = Server(server, app, env, tmp).start()
+                writer = Server(server, app, env, tmp, code).start()
                 started.append(writer)
-                if name == "motia":
+                if name in ("motia", "baseline"):
                     log = (tmp / f"worker-{server}.log").open("ab")
-                    extra.append(subprocess.Popen([PY, str(ROOT / "manage.py"), "motia_worker"],
-                                                  env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+                    extra.append(subprocess.Popen([PY, str(code / "manage.py"), "motia_worker"],
+                                                  env=env, cwd=code, stdout=log, stderr=subprocess.STDOUT))
             yield Target(name, subs, writer, extra)
         finally:
             for proc in extra:
@@ -174,11 +186,36 @@ def system(name: str, setup: str, server: str, args: argparse.Namespace, tmp: Pa
 
 
 @contextlib.contextmanager
-def _sqlite(path: Path) -> Iterator[str]:
+def _sqlite(path: Path, code: Path = ROOT) -> Iterator[str]:
     path.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{path / 'bench.sqlite3'}"
-    manage(_env(url, None), "migrate", "--noinput", "-v0")
+    _migrate(_env(url, None, code), code)
     yield url
+
+
+@contextlib.contextmanager
+def _postgres(admin_url: str, code: Path) -> Iterator[str]:
+    """A fresh PostgreSQL database migrated by ``code``'s project, dropped afterwards."""
+    import psycopg
+
+    name = f"motia_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"{admin_url.rstrip('/').rsplit('/', 1)[0]}/{name}"
+    try:
+        _migrate(_env(url, None, code), code)
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _migrate(env: dict[str, str], code: Path) -> None:
+    if code == ROOT:
+        manage(env, "migrate", "--noinput", "-v0")
+    else:
+        subprocess.run([PY, str(code / "manage.py"), "migrate", "--noinput", "-v0"], env=env, cwd=code,
+                       capture_output=True, text=True, timeout=120, check=True)
 
 
 # --- scenarios ----------------------------------------------------------------------------------------------
@@ -365,23 +402,23 @@ def _target(kind: str, goal: float, unit: str) -> str:
 
 
 def table(results: dict[str, dict[str, Any]], title: str) -> str:
-    motia, floor, direct = (results.get(k, {}) for k in ("motia", "floor", "direct"))
+    motia, floor, direct, base = (results.get(k, {}) for k in ("motia", "floor", "direct", "baseline"))
     head = ("scenario", "metric", "motia_django", "Channels floor", "ratio", "direct floor", "ratio", "target",
-            "met?")
+            "met?", "baseline", "vs baseline")
     rows: list[tuple[str, ...]] = []
     for scenario, label, path, unit, targets in ROWS:
         if scenario not in motia and scenario not in floor:
             continue
-        for side, res in (("motia", motia), ("floor", floor), ("direct", direct)):
+        for side, res in (("motia", motia), ("floor", floor), ("direct", direct), ("baseline", base)):
             if isinstance(res.get(scenario), dict) and "error" in res[scenario] and path.endswith((".p50", ".kib")):
-                rows.append((scenario, f"ERROR ({side})", str(res[scenario]["error"])[:60], "", "", "", "", "", ""))
-        m, f, d = _get(motia, path), _get(floor, path), _get(direct, path)
-        ratio, ratio_d = _ratio(m, f), _ratio(m, d)
+                rows.append((scenario, f"ERROR ({side})", str(res[scenario]["error"])[:60], *[""] * 8))
+        m, f, d, b = _get(motia, path), _get(floor, path), _get(direct, path), _get(base, path)
+        ratio, ratio_d, ratio_b = _ratio(m, f), _ratio(m, d), _ratio(m, b)
         met = [_met(kind, goal, m, ratio) for kind, goal in targets]
         rows.append((scenario, label + (f" ({unit})" if unit and unit != "/s" else ""), _fmt(m), _fmt(f),
                      "-" if ratio is None else f"{ratio:.2f}x", _fmt(d), "-" if ratio_d is None else f"{ratio_d:.2f}x",
                      ", ".join(_target(kind, goal, unit) for kind, goal in targets),
-                     "" if not targets else _yes(all(met))))
+                     "" if not targets else _yes(all(met)), _fmt(b), "-" if ratio_b is None else f"{ratio_b:.2f}x"))
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |"
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
@@ -408,14 +445,22 @@ def main() -> None:
                                                                  "postgres://127.0.0.1:5432/postgres"))
     parser.add_argument("--redis-url", default=os.environ.get("MOTIA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     parser.add_argument("--settings", default=SETTINGS, help="motia_django's settings module (experiments)")
+    parser.add_argument("--soak", type=float, metavar="SECONDS",
+                        help="run the sustained scenario this long (the soak: e.g. 600)")
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="also measure the motia_django of another checkout (git worktree add PATH <commit>)")
     args = parser.parse_args()
     globals()["SETTINGS"] = args.settings
     _raise_nofile()
     plan = QUICK if args.quick else Plan()
+    if args.soak:
+        plan = dataclasses.replace(plan, sustained_s=args.soak)
     only = set(args.scenarios.split(","))
     setups = ["embedded", "scaled"] if args.setup == "both" else [args.setup]
     servers = [s.strip() for s in args.server.split(",") if s.strip()]
     targets = [t.strip() for t in args.targets.split(",")]
+    if args.baseline and "baseline" not in targets:
+        targets.append("baseline")
     RESULTS.mkdir(exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     machine = (f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python "

@@ -66,6 +66,7 @@ class LiveServer:
     def __init__(self, env: dict[str, str], *, log_dir: Path, server: str = "daphne",
                  app: str = "example_project.asgi:application", port: int | None = None) -> None:
         self.env, self.server, self.app = env, server, app
+        self.cwd = ROOT  # the server imports the project from here (the benchmarks' baseline runs another tree)
         self.port = port or free_port()
         self.log_path = log_dir / f"{server}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -90,8 +91,8 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.command(), env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                     **self.popen_kwargs())
+        self.proc = subprocess.Popen(self.command(), env=self.env, cwd=self.cwd, stdout=log,
+                                     stderr=subprocess.STDOUT, **self.popen_kwargs())
         try:
             wait_for_port(self.port, timeout=self.start_timeout, proc=self.proc)
         except Exception as exc:
