@@ -19,7 +19,8 @@ class MotiaConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from motia_django import broadcast, checks, model_streams, orm, worker  # noqa: F401 - checks registers
+        from motia_django import broadcast, checks, events, model_streams, orm, worker  # noqa: F401 - checks registers
+        from motia_django.changes import change_recorded
         from motia_django.registry import registry
         from motia_django.steps import step_registry
 
@@ -30,6 +31,7 @@ class MotiaConfig(AppConfig):
         broadcast.connect()  # committed changes -> this process's sockets, and other processes
         worker.connect()  # stored events -> a worker wakes (in-process runner, or over the channel layer)
         setting_changed.connect(_on_setting_changed, dispatch_uid="motia_settings_changed")
+        change_recorded.connect(events.store_triggered, dispatch_uid="motia_stream_triggers")  # stream triggers
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:

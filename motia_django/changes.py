@@ -5,6 +5,9 @@ Every write path builds a ``Change`` and calls ``publish()``: the stream API, OR
 surrounding transaction to commit (``transaction.on_commit``) and then sends ``stream_changed``, so a
 rolled-back write is never seen. The broadcaster is connected to the signal in ``AppConfig.ready()``; anything
 else (audit logs, tests) may connect too.
+
+Streams that stream triggers watch (``record_changes_of``) also send ``change_recorded`` *inside* the write's
+transaction, so that what it stores (the triggered events) commits or rolls back with the write.
 """
 
 from __future__ import annotations
@@ -19,10 +22,27 @@ from django.dispatch import Signal
 
 from motia_django.core import encode_frame
 
-__all__ = ["Change", "item_change", "publish", "stream_changed"]
+__all__ = ["Change", "change_recorded", "item_change", "publish", "record_changes_of", "recorded", "stream_changed"]
 
 #: Sent after commit with ``change=Change``; the broadcaster listens to it.
 stream_changed = Signal()
+
+#: Sent inside the write's transaction with ``change``, ``previous`` (the item's data before, where known) and
+#: ``using``, for the streams ``record_changes_of`` named: stream triggers store their events on it.
+change_recorded = Signal()
+
+_recorded: frozenset[str] = frozenset()
+
+
+def record_changes_of(streams: set[str] | frozenset[str]) -> None:
+    """The streams whose item changes ``change_recorded`` reports (the step registry sets them at each load)."""
+    global _recorded
+    _recorded = frozenset(streams)
+
+
+def recorded(stream: str) -> bool:
+    """Are ``stream``'s changes recorded (so its writes must run in a transaction of their own)?"""
+    return stream in _recorded
 
 
 @dataclass(frozen=True)
@@ -69,8 +89,10 @@ def item_change(kind: str, stream: str, group_id: str, item_id: str, item: dict[
     return Change(stream, group_id, item_id, {"type": kind, "data": item}, timestamp, seq)
 
 
-def publish(change: Change, *, using: str | None = None) -> None:
+def publish(change: Change, *, using: str | None = None, previous: dict[str, Any] | None = None) -> None:
     """Hand ``change`` to subscribers once the current transaction on ``using`` commits (now, if none)."""
+    if change.stream in _recorded and change.id is not None and change.type in ("create", "update", "delete"):
+        change_recorded.send(sender=Change, change=change, previous=previous, using=using)
     transaction.on_commit(lambda: _committed(change), using=using)
 
 

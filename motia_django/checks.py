@@ -30,7 +30,15 @@ def check_streams(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
 def check_steps(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     if not step_registry.loaded:
         step_registry.load()
-    return list(step_registry.errors)
+    errors = list(step_registry.errors)
+    for step in step_registry.event_steps:
+        for trigger in step.triggers:
+            if trigger.stream not in registry:
+                errors.append(checks.Error(
+                    f"{step.origin}: step {step.name!r} has a stream trigger on {trigger.stream!r}, which is not a "
+                    "registered stream", hint="Name a stream defined in a *_stream.py module or STREAMS.",
+                    id="motia_django.E113"))
+    return errors
 
 
 @checks.register("motia_django")

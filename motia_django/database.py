@@ -173,7 +173,7 @@ class DatabaseBackend(Backend):
                                                       timestamp=ts, created_at=now, updated_at=now)])
                         return StoredItem(data, ts, created=True, seq=seq)
                     key.update(data=data, timestamp=ts, version=F("version") + 1, updated_at=now)
-                    return StoredItem(data, ts, seq=seq)
+                    return StoredItem(data, ts, seq=seq, previous=row[0])
             except IntegrityError:
                 continue
 

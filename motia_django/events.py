@@ -1,4 +1,5 @@
-"""``emit()``: store an event for every subscribing event step, and announce it after commit.
+"""``emit()``: store an event for every subscribing event step, and announce it after commit; and the same for
+the event steps a stream's change triggers (``store_triggered``).
 
 The event rows are written in the caller's transaction (they commit or roll back with the caller's own writes).
 After the commit, ``events_stored`` is sent; how workers are woken is the worker side's business
@@ -17,15 +18,18 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from motia_django.bridge import asyncify, dual
+from motia_django.changes import Change
 from motia_django.core import new_trace_id
 from motia_django.exceptions import EmitError
 from motia_django.models import Event
 from motia_django.steps import step_registry
+from motia_django.tracing import current_trace_id
+from motia_django.triggers import trigger_input
 
 if TYPE_CHECKING:
     from motia_django.steps import Step
 
-__all__ = ["aemit", "announce", "emit", "events_stored"]
+__all__ = ["aemit", "announce", "emit", "events_stored", "store_triggered"]
 
 log = logging.getLogger("motia_django.events")
 
@@ -79,3 +83,34 @@ def _emit(event: dict[str, Any], *, trace_id: str | None = None, step: Step | No
 
 emit = dual(_emit)
 aemit = asyncify(_emit)
+
+
+def store_triggered(*, change: Change, previous: dict[str, Any] | None = None, using: str | None = None,
+                    **kwargs: Any) -> None:
+    """``change_recorded`` receiver: inside the write's transaction, store one ``Event`` per stream trigger the
+    change matches (by group, item, then condition), so the triggered steps run if and only if the write
+    commits. A condition that raises is logged and does not trigger."""
+    pairs = step_registry.stream_triggers(change.stream)
+    if not pairs or change.id is None:
+        return
+    data = trigger_input(change.stream, change.group_id, change.id, change.type, change.event["data"],
+                         change.timestamp, previous)
+    trace_id = current_trace_id.get() or new_trace_id()
+    now = timezone.now()
+    rows = []
+    for step, trigger in pairs:
+        if not trigger.matches(change.group_id, change.id):
+            continue
+        if trigger.condition is not None:
+            try:
+                if not trigger.condition(data):
+                    continue
+            except Exception:
+                log.exception("the stream trigger condition of step %r raised; the change does not trigger it",
+                              step.name)
+                continue
+        rows.append(Event(topic=trigger.topic, step=step.name, data=data, trace_id=trace_id, available_at=now))
+    if rows:
+        alias = using or router.db_for_write(Event)
+        Event.objects.using(alias).bulk_create(rows)
+        announce(alias)

@@ -165,7 +165,8 @@ def _broadcast(stream: str, backend: ModelBackend, pk: Any, group_id: str, kind:
             if row is None:
                 return  # deleted meanwhile: its delete tells the subscribers
             data = backend.item_data(row)
-    publish(item_change(kind, stream, group_id, str(pk), make_item(str(pk), data), timestamp, seq), using=using)
+    publish(item_change(kind, stream, group_id, str(pk), make_item(str(pk), data), timestamp, seq), using=using,
+            previous=data if kind == "delete" else None)
 
 
 #: The model-backed streams of each model, as ``connect()`` last set them.

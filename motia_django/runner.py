@@ -40,6 +40,7 @@ from motia_django.models import Event
 from motia_django.retention import housekeeping
 from motia_django.steps import step_registry
 from motia_django.tracing import step_span
+from motia_django.triggers import TOPIC_PREFIX
 from motia_django.writes import write_scope
 
 __all__ = ["EventRunner", "run_pending"]
@@ -187,7 +188,7 @@ class EventRunner:
             return Status.DEAD, f"no event or cron step named {event.step!r} is registered", None
         context = FlowContext(event.trace_id, step)
         data: Any = event.data
-        if step.input_schema is not None:
+        if step.input_schema is not None and not event.topic.startswith(TOPIC_PREFIX):  # a trigger's input is ours
             try:
                 data = step.input_schema.validate(data, label="input")
             except StreamValidationError as exc:

@@ -9,12 +9,14 @@ Interface (read by the API views, the worker, the OpenAPI schema and the workben
 - ``step_registry.steps``: every valid ``Step``, in file order; ``.api_steps``, ``.event_steps`` and
   ``.cron_steps`` filter it;
   ``.get(name)`` returns one (``KeyError`` if absent); ``.subscribers(topic)`` the event steps of a topic;
+  ``.stream_triggers(stream)`` the (step, trigger) pairs watching a stream (``motia_django.triggers``);
   ``.errors`` the check messages; ``.load()`` rebuilds everything in one swap.
 - ``Step``: ``name``, ``type`` ("api", "event", "cron" or "noop"), ``description``, ``flows``, ``emits``,
   ``virtual_emits`` and ``virtual_subscribes`` (topic names), ``labels`` (topic -> label, from Motia's
   ``{"topic", "label"}`` entries), ``path`` (Motia syntax, ``/chat-messages/:channelId``), ``path_params``,
   ``method``, ``body_schema`` (a compiled ``motia_django.schema.Schema`` or None), ``response_schema``
-  (``{status: Schema}``), ``query_params`` (``[{"name", "description"}]``), ``subscribes``, ``input_schema``,
+  (``{status: Schema}``), ``query_params`` (``[{"name", "description"}]``), ``subscribes``, ``triggers``,
+  ``input_schema``,
   ``cron`` (the expression of a cron step), ``handler``, ``is_async``, ``origin`` (the file), ``config`` (the
   module's dict, untouched).
 """
@@ -31,11 +33,13 @@ from typing import Any
 from django.core import checks
 from django.utils.module_loading import import_string
 
+from motia_django.changes import record_changes_of
 from motia_django.cron import check_expression
 from motia_django.discovery import iter_configs
 from motia_django.exceptions import DefinitionError, SchemaDefinitionError
 from motia_django.registries import Registry
 from motia_django.schema import Schema, compile_schema
+from motia_django.triggers import StreamTrigger, parse_triggers
 
 __all__ = ["STEP_TYPES", "Step", "StepRegistry", "build_step", "path_shape", "step_registry"]
 
@@ -67,6 +71,7 @@ class Step:
     response_schema: dict[int, Schema] = field(default_factory=dict)
     query_params: list[dict[str, Any]] = field(default_factory=list)
     subscribes: list[str] = field(default_factory=list)
+    triggers: list[StreamTrigger] = field(default_factory=list)  # stream triggers (event steps)
     input_schema: Schema | None = None
     cron: str = ""
     authentication_classes: list[Any] | None = None
@@ -236,9 +241,10 @@ def build_step(config: Any, handler: Any, origin: str) -> Step:
         step.permission_classes = _classes(config, ("permission_classes", "permissionClasses"), name)
     elif kind == "event":
         step.subscribes = _strings(config, "subscribes", name)
-        if not step.subscribes:
-            raise DefinitionError("motia_django.E107", f"step {name!r}: an event step needs subscribes",
-                       'Write "subscribes": ["<topic>"].')
+        step.triggers = parse_triggers(config.get("triggers"), name)
+        if not step.subscribes and not step.triggers:
+            raise DefinitionError("motia_django.E107", f"step {name!r}: an event step needs subscribes or triggers",
+                       'Write "subscribes": ["<topic>"], or "triggers": [{"type": "stream", "streamName": "..."}].')
         step.input_schema = _schema(config.get("input"), name, "input")
     elif kind == "cron":
         try:
@@ -257,6 +263,7 @@ class StepRegistry(Registry[Step]):
     def __init__(self) -> None:
         super().__init__()
         self._by_topic: dict[str, list[Step]] = {}
+        self._by_stream: dict[str, list[tuple[Step, StreamTrigger]]] = {}
 
     def collect(self, found: dict[str, Step], errors: list[checks.CheckMessage]) -> None:
         routes: dict[tuple[str, str], Step] = {}
@@ -297,6 +304,11 @@ class StepRegistry(Registry[Step]):
                         hint=f"Add {topic!r} to some step's emits (plain code may still emit() it).",
                         id="motia_django.W101"))
         self._by_topic = by_topic
+        self._by_stream = {}
+        for step in steps:
+            for trigger in step.triggers:
+                self._by_stream.setdefault(trigger.stream, []).append((step, trigger))
+        record_changes_of(set(self._by_stream))
 
     @property
     def steps(self) -> list[Step]:
@@ -317,6 +329,11 @@ class StepRegistry(Registry[Step]):
     def subscribers(self, topic: str) -> list[Step]:
         self._ensure()
         return list(self._by_topic.get(topic, []))
+
+    def stream_triggers(self, stream: str) -> list[tuple[Step, StreamTrigger]]:
+        """The (step, trigger) pairs watching ``stream``."""
+        self._ensure()
+        return list(self._by_stream.get(stream, []))
 
 
 step_registry = StepRegistry()

@@ -31,6 +31,7 @@ class StoredItem:
     timestamp: int
     created: bool = False
     seq: int | None = None  # the group's sequence number after this write (None: the storage keeps none)
+    previous: dict[str, Any] | None = None  # the data before this write, where the storage read it anyway
 
 
 class StateStream(abc.ABC):

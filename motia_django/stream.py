@@ -9,13 +9,16 @@ coalescing of one item's writes).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
+
 from motia_django.bridge import asyncify, dual, sync_caller_above, to_thread
-from motia_django.changes import Change, item_change, publish
+from motia_django.changes import Change, item_change, publish, recorded
 from motia_django.core import encode, make_item, now_ms, validate_key
 from motia_django.exceptions import StreamValidationError
 from motia_django.ops import apply_ops
@@ -96,8 +99,14 @@ class Stream:
     def _publish(self, kind: str, group_id: str, id: str, stored: StoredItem) -> None:
         if self.backend.broadcasts:
             return
+        previous = stored.data if kind == "delete" else stored.previous
         publish(item_change(kind, self.name, group_id, id, self.item(id, stored.data), stored.timestamp,
-                            stored.seq), using=self.backend.db_alias())
+                            stored.seq), using=self.backend.db_alias(), previous=previous)
+
+    def _atomic(self) -> contextlib.AbstractContextManager[Any]:
+        """A write and what stream triggers store for it commit together (``motia_django.changes``)."""
+        alias = self.backend.db_alias()
+        return transaction.atomic(using=alias) if alias and recorded(self.name) else contextlib.nullcontext()
 
     # --- the API: sync bodies, published below as ``dual`` methods and ``a*`` twins --------------------------
 
@@ -117,8 +126,9 @@ class Stream:
 
     @traced_write("set")
     def _store(self, group_id: str, id: str, data: dict[str, Any], encoded: str) -> StoredItem:
-        stored = self.backend.set(self.name, group_id, id, data, encoded)
-        self._publish("create" if stored.created else "update", group_id, id, stored)
+        with self._atomic():
+            stored = self.backend.set(self.name, group_id, id, data, encoded)
+            self._publish("create" if stored.created else "update", group_id, id, stored)
         return stored
 
     def _set(self, group_id: str, id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -129,9 +139,10 @@ class Stream:
 
     @traced_write("delete")
     def _remove(self, group_id: str, id: str) -> StoredItem | None:
-        stored = self.backend.delete(self.name, group_id, id)
-        if stored is not None:
-            self._publish("delete", group_id, id, stored)
+        with self._atomic():
+            stored = self.backend.delete(self.name, group_id, id)
+            if stored is not None:
+                self._publish("delete", group_id, id, stored)
         return stored
 
     def _delete(self, group_id: str, id: str) -> dict[str, Any] | None:
@@ -152,9 +163,10 @@ class Stream:
     def _clear(self, group_id: str) -> list[dict[str, Any]]:
         """Delete every item of the group (each broadcast as a delete); returns the deleted items."""
         self._keys(group_id, item=False)
-        removed = self.backend.clear(self.name, group_id)
-        for id, stored in removed:
-            self._publish("delete", group_id, id, stored)
+        with self._atomic():
+            removed = self.backend.clear(self.name, group_id)
+            for id, stored in removed:
+                self._publish("delete", group_id, id, stored)
         return [self.item(id, stored.data) for id, stored in removed]
 
     @traced_write("update")
@@ -166,8 +178,9 @@ class Stream:
                 raise exc.for_stream(self.name) from None
             return self.validate(new)
 
-        stored = self.backend.update(self.name, group_id, id, change)
-        self._publish("create" if stored.created else "update", group_id, id, stored)
+        with self._atomic():
+            stored = self.backend.update(self.name, group_id, id, change)
+            self._publish("create" if stored.created else "update", group_id, id, stored)
         return stored
 
     def _update(self, group_id: str, id: str, ops: Any) -> dict[str, Any]:

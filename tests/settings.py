@@ -21,3 +21,7 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer",
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False
+
+# Events run when a test says so (motia_django.testing.run_pending_events), not on a runner thread of the test
+# process that would compete for the in-memory SQLite database (tests that want the runner start their own).
+MOTIA = {**MOTIA, "EVENTS_IN_PROCESS": False}  # noqa: F405

@@ -105,12 +105,13 @@ def test_stop_before_the_thread_began_runs_nothing():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("kwargs", "started"), [({}, True), ({"run_events": False}, False)])
-def test_get_asgi_application_starts_the_embedded_runner(monkeypatch, kwargs, started):
-    """Building the server's application starts the runner when events run in process (the test settings use
+def test_get_asgi_application_starts_the_embedded_runner(monkeypatch, settings, kwargs, started):
+    """Building the server's application starts the runner when events run in process (the embedded default:
     the in-memory layer), so events left by a previous run do not wait for the first request."""
     from motia_django import worker
     from motia_django.asgi import get_asgi_application
 
+    settings.MOTIA = {}  # the default: in process with the in-memory layer (the test settings turn it off)
     fresh = BackgroundWorker()
     monkeypatch.setattr(worker, "_background", fresh)
     try:

@@ -126,6 +126,21 @@ def test_events_stored_while_no_worker_runs_are_handled_when_one_starts(env, pg_
                                 "AND key = 'before-start'"), what="the event to run")
 
 
+def test_a_stream_trigger_survives_a_worker_restart(env, pg_db, workers):
+    """The example's CountTodos runs on todos changes: a change made while the worker is stopped is stored with
+    its triggered event, and the worker started again runs it."""
+    workers().stop()
+    code = "from example_project.todo.models import Todo\nTodo.objects.create(list_id='restart', title='a')"
+    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "shell", "-c", code], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert statuses(pg_db, "stream:todos")[-1] == ("pending", 0)
+    workers()
+    counts = wait_for(lambda: sql(pg_db, "SELECT data FROM motia_django_streamitem WHERE stream = 'todoStats' "
+                                         "AND group_id = 'restart'"), what="the triggered step to run")
+    assert counts[0][0] == {"total": 1, "done": 0}
+
+
 def test_several_workers_each_event_runs_once(env, pg_db, workers):
     first, second = workers(), workers()
     emit(env, *({"topic": "worker.count", "data": {"n": f"many-{n}"}} for n in range(30)))

@@ -157,7 +157,7 @@ def _detail(step: Step) -> str:
     if step.type == "api":
         return f"{step.method} {step.path}"
     if step.type == "event":
-        return "on " + ", ".join(step.subscribes)
+        return "on " + ", ".join([*step.subscribes, *(f"stream {t.stream}" for t in step.triggers)])
     if step.type == "cron":
         return f"cron {step.cron}"
     return "noop"
@@ -196,6 +196,9 @@ def flow_graph(flow: str = "") -> dict[str, Any]:
             for topic in topics:
                 edges.append({"source": topic_node(topic), "target": f"step:{step.name}", "virtual": virtual,
                               "label": ""})
+        for trigger in step.triggers:  # a stream trigger: the stream's changes, drawn as a topic node
+            edges.append({"source": topic_node(trigger.topic), "target": f"step:{step.name}", "virtual": False,
+                          "label": "changes"})
 
     layer = dict.fromkeys(nodes, 0)
     for _ in range(len(nodes)):  # longest path from the sources; bounded, so a cycle cannot loop forever
