@@ -1,8 +1,10 @@
-"""Operations for ``Stream.update()``: set, merge, increment, decrement, remove at a path.
+"""Operations for ``Stream.update()``: set, merge, increment, decrement, append, remove at a path.
 
 An op is ``{"type": "set", "path": "a.b", "value": 1}``; ``path`` is a dotted string or a list of keys, and
 empty means the item itself (for ``set`` and ``merge``). ``increment``/``decrement`` take ``by`` (default 1;
-``value`` is accepted too). Ops apply in order to a copy; a bad op raises ``StreamValidationError``.
+``value`` is accepted too). ``append`` adds ``value`` to the end of a string (a string) or a list (one element),
+starting from an empty one: a streamed reply grows without the step keeping the whole text. Ops apply in order to
+a copy; a bad op raises ``StreamValidationError``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from motia_django.exceptions import StreamValidationError
 
 __all__ = ["OP_TYPES", "apply_ops"]
 
-OP_TYPES = ("set", "merge", "increment", "decrement", "remove")
+OP_TYPES = ("set", "merge", "increment", "decrement", "append", "remove")
 
 
 def _bad(index: int, message: str) -> StreamValidationError:
@@ -68,7 +70,7 @@ def apply_ops(data: dict[str, Any] | None, ops: Any) -> dict[str, Any]:
             raise _bad(i, f"type must be one of {', '.join(OP_TYPES)}")
         kind = op["type"]
         keys = _split(op.get("path"), i)
-        if kind in ("set", "merge") and "value" not in op:
+        if kind in ("set", "merge", "append") and "value" not in op:
             raise _bad(i, f"{kind} needs a value")
         if not keys:
             if kind == "set" and isinstance(op["value"], dict):
@@ -87,6 +89,19 @@ def apply_ops(data: dict[str, Any] | None, ops: Any) -> dict[str, Any]:
         elif kind == "set":
             assert parent is not None
             parent[last] = copy.deepcopy(op["value"])
+        elif kind == "append":
+            assert parent is not None
+            current, value = parent.get(last), op["value"]
+            if isinstance(current, list):
+                parent[last] = [*current, copy.deepcopy(value)]
+            elif isinstance(current, str) or (current is None and isinstance(value, str)):
+                if not isinstance(value, str):
+                    raise _bad(i, f"append at {'.'.join(keys)} adds a string to a string (got {value!r})")
+                parent[last] = (current or "") + value
+            elif current is None:
+                parent[last] = [copy.deepcopy(value)]
+            else:
+                raise _bad(i, f"append at {'.'.join(keys)} needs a string or a list (have {current!r})")
         elif kind == "merge":
             assert parent is not None
             current = parent.get(last, {})

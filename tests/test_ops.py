@@ -24,6 +24,18 @@ def test_root_set_and_merge_and_single_op_dict():
     assert apply_ops(None, [{"type": "increment", "path": "n"}]) == {"n": 1}
 
 
+def test_append_grows_a_string_or_a_list_from_nothing():
+    data = {"reply": "Hello", "tags": ["a"]}
+    out = apply_ops(data, [
+        {"type": "append", "path": "reply", "value": ", world"},
+        {"type": "append", "path": "tags", "value": {"b": 1}},
+        {"type": "append", "path": "new.text", "value": "first"},
+        {"type": "append", "path": "new.list", "value": 1},
+    ])
+    assert out == {"reply": "Hello, world", "tags": ["a", {"b": 1}], "new": {"text": "first", "list": [1]}}
+    assert data == {"reply": "Hello", "tags": ["a"]}
+
+
 @pytest.mark.parametrize("ops,match", [
     ([], "non-empty list"),
     ("set", "non-empty list"),
@@ -37,7 +49,10 @@ def test_root_set_and_merge_and_single_op_dict():
     ([{"type": "merge", "path": "s", "value": {}}], "needs objects on both sides"),
     ([{"type": "remove"}], "remove needs a path"),
     ([{"type": "set", "value": 3}], "needs an object value"),
+    ([{"type": "append", "path": "s"}], "append needs a value"),
+    ([{"type": "append", "path": "s", "value": 1}], "adds a string to a string"),
+    ([{"type": "append", "path": "n", "value": "x"}], "needs a string or a list"),
 ])
 def test_bad_ops_are_clear_errors(ops, match):
     with pytest.raises(StreamValidationError, match=match):
-        apply_ops({"s": "text"}, ops)
+        apply_ops({"s": "text", "n": 1}, ops)
