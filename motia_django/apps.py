@@ -7,6 +7,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.core.signals import setting_changed
+from django.utils.autoreload import autoreload_started
 from django.utils.translation import gettext_lazy as _
 
 #: Settings whose change (``override_settings``) reloads motia_django's settings and then its registries.
@@ -30,8 +31,19 @@ class MotiaConfig(AppConfig):
         orm.connect()  # StreamItem.save()/delete(): validated, stamped, published after commit
         broadcast.connect()  # committed changes -> this process's sockets, and other processes
         worker.connect()  # stored events -> a worker wakes (in-process runner, or over the channel layer)
-        setting_changed.connect(_on_setting_changed, dispatch_uid="motia_settings_changed")
         change_recorded.connect(events.store_triggered, dispatch_uid="motia_stream_triggers")  # stream triggers
+        setting_changed.connect(_on_setting_changed, dispatch_uid="motia_settings_changed")
+        autoreload_started.connect(_watch_steps, dispatch_uid="motia_watch_steps")
+
+
+def _watch_steps(sender: Any, **kwargs: Any) -> None:
+    """``runserver`` restarts when a stream or step module is added, not only when an imported one changes."""
+    from motia_django.conf import motia_settings
+
+    for folder in motia_settings.STEPS_DIRS:
+        if folder.is_dir():
+            sender.watch_dir(folder, "**/*_stream.py")
+            sender.watch_dir(folder, "**/*_step.py")
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
