@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.support.server import LiveServer, base_env
+from tests.support.waiting import wait_for
 
 WORDS = [f"w{n}" for n in range(1, 21)]  # "echo: w1 ... w20": 21 tokens, 100 ms apart: about 2 s per reply
 REPLY = "echo: " + " ".join(WORDS)
@@ -41,14 +41,6 @@ def reply(database_url: str, trace_id: str) -> str:
     return str(data.get("message", ""))
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_lifespan_shutdown_stops_the_runner(monkeypatch):

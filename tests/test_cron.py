@@ -5,12 +5,11 @@ tick once)."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.utils import timezone
 
 from motia_django.cron import check_expression, next_tick
@@ -20,6 +19,7 @@ from motia_django.steps import step_registry
 from motia_django.testing import run_pending_events
 from tests.realtime import close_thread_connections
 from tests.steps_support import FIXTURES, use_steps
+from tests.support.waiting import in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -239,25 +239,8 @@ def test_concurrent_runners_claim_a_tick_once():
     if connection.vendor != "postgresql":
         pytest.skip("concurrent writers need PostgreSQL (SQLite's in-memory test database takes one at a time)")
     enqueue_due_ticks(now=T0)
-    barrier = threading.Barrier(8)
     at = T0 + dt.timedelta(minutes=3)
-    errors: list[BaseException] = []
-
-    def look() -> None:
-        try:
-            barrier.wait(10)
-            enqueue_due_ticks(now=at)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=look) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert errors == []
+    assert in_threads(lambda: enqueue_due_ticks(now=at), 8, timeout=30) == []
     assert len(runs("EveryMinute")) == 1 and len(runs("NightlyReport")) == 0
 
 
@@ -296,16 +279,9 @@ def _worker_env(pg_db: str, redis_url: str, extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def pg_db(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    import os
+    from tests.support.server import postgres_live_database
 
-    from tests.support import services as service_checks
-    from tests.support.server import live_database
-
-    url = os.environ.get("MOTIA_TEST_POSTGRES_URL", "postgres://127.0.0.1:5432/postgres")
-    reason = service_checks.postgres_unavailable(url)
-    if reason:
-        service_checks.skip_or_fail(reason)
-    with live_database(tmp_path_factory.mktemp("cron"), url) as db_url:
+    with postgres_live_database(tmp_path_factory.mktemp("cron")) as db_url:
         yield db_url
 
 

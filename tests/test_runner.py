@@ -5,7 +5,7 @@ tests/test_worker.py)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from motia_django.testing import run_pending_events
 from motia_django.worker import BackgroundWorker
 from tests.realtime import close_thread_connections
 from tests.steps_support import FIXTURES, use_steps
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -25,14 +26,6 @@ def worker_steps(settings: Any) -> None:
     use_steps(settings, FIXTURES / "worker", EVENT_LEASE_SECONDS=600, EVENTS_IN_PROCESS=False)  # runners: ours
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -92,25 +92,16 @@ def test_list_groups():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_increments_lose_nothing():
     """Eight threads increment one counter 10 times each: the read-modify-write is atomic."""
-    import threading
+    from tests.support.waiting import in_threads
 
     if connections["default"].vendor != "postgresql":
         pytest.skip("concurrent writers need PostgreSQL (SQLite's in-memory test database takes one at a time)")
-    barrier = threading.Barrier(8)
 
     def bump() -> None:
-        try:
-            barrier.wait(10)
-            for _ in range(10):
-                state.update("counters", "hits", [{"type": "increment", "path": "n"}])
-        finally:
-            connections.close_all()
+        for _ in range(10):
+            state.update("counters", "hits", [{"type": "increment", "path": "n"}])
 
-    threads = [threading.Thread(target=bump) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    assert in_threads(bump, 8) == []
     assert state.get("counters", "hits") == {"n": 80}
 
 

@@ -6,7 +6,6 @@ middle of a handler, and the example's /open-ai flow through Daphne + motia_work
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,20 +17,15 @@ from typing import Any
 
 import pytest
 
-from tests.support.server import ROOT, LiveServer, base_env, live_database, manage
+from tests.support.server import ROOT, LiveServer, base_env, manage, postgres_live_database
+from tests.support.waiting import wait_for as _wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.e2e]
 
 
 @pytest.fixture(scope="module")
 def pg_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from tests.support import services
-
-    url = os.environ.get("MOTIA_TEST_POSTGRES_URL", "postgres://127.0.0.1:5432/postgres")
-    reason = services.postgres_unavailable(url)
-    if reason:
-        services.skip_or_fail(reason)
-    with live_database(tmp_path_factory.mktemp("worker"), url) as db_url:
+    with postgres_live_database(tmp_path_factory.mktemp("worker")) as db_url:
         yield db_url
 
 
@@ -50,13 +44,7 @@ def sql(db_url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return _wait_for(condition, timeout, what, interval=0.1)  # real processes: longer by default
 
 
 class Worker:

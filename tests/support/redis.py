@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.server import free_port, wait_for_port
+from tests.support.server import free_port, stop_process, wait_for_port
 from tests.support.services import skip_or_fail
 
 
@@ -39,13 +38,8 @@ class OwnRedis:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
 

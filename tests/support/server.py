@@ -48,6 +48,17 @@ def base_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+    """Stop ``proc`` with ``sig``, as a process manager does; kill it if it has not exited after ``timeout``."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def manage(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run a management command in a separate process with ``env`` (e.g. a third writer process)."""
     return subprocess.run(
@@ -101,13 +112,8 @@ class LiveServer:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(self.stop_signal)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            stop_process(self.proc, self.stop_signal)
         self.proc = None
 
     def restart(self) -> None:
@@ -145,3 +151,17 @@ def live_database(tmp_dir: Path, postgres_admin_url: str | None) -> Iterator[str
     finally:
         with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def postgres_live_database(tmp_dir: Path) -> Iterator[str]:
+    """A fresh PostgreSQL database for real processes (``MOTIA_TEST_POSTGRES_URL``, an admin URL); skips (or
+    fails under MOTIA_REQUIRE_SERVICES=1) when PostgreSQL is not reachable."""
+    from tests.support import services
+
+    url = os.environ.get("MOTIA_TEST_POSTGRES_URL", "postgres://127.0.0.1:5432/postgres")
+    reason = services.postgres_unavailable(url)
+    if reason:
+        services.skip_or_fail(reason)
+    with live_database(tmp_dir, url) as db_url:
+        yield db_url
