@@ -68,6 +68,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.lifecycle = Lifecycle(None)
         self.outbox: Outbox | None = None
         self.closing = False
+        self.ignored_logged = False  # a socket's first ignored frame is logged, the rest only counted
         self.held: list[tuple[str, Any, bool, float | None]] | None = None  # frames arriving while snapshots are read
         self.counted = False  # in the open-connections gauge
         self._lock: asyncio.Lock | None = None  # one snapshot read (join or resync) at a time
@@ -165,17 +166,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
     # --- frames from the client -----------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None or self.closing:
-            return  # the protocol is text frames only
-        limit = motia_settings.MAX_FRAME_BYTES
-        if len(text_data) > limit or len(text_data.encode("utf-8", "surrogatepass")) > limit:
-            logger.info("Ignored a WebSocket frame larger than MAX_FRAME_BYTES (%d bytes)", limit)
+        if self.closing:
             return
-        try:
-            frame = decode(text_data)
-        except ValueError:
-            return
-        if not isinstance(frame, dict):
+        frame = self._parse(text_data)
+        if frame is None:
             return
         data, kind = frame.get("data"), frame.get("type")
         try:
@@ -191,6 +185,34 @@ class StreamConsumer(AsyncWebsocketConsumer):
             stream, group = frame_names(data)
             if stream and group:
                 self.push(error_frame(stream, group, "INTERNAL_ERROR", "The message could not be handled"))
+
+    def _parse(self, text_data: str | None) -> dict[str, Any] | None:
+        """The frame as a JSON object, or None for a frame that is ignored (and counted)."""
+        if text_data is None:
+            reason = "binary"  # the protocol is text frames only
+        elif len(text_data) > (limit := motia_settings.MAX_FRAME_BYTES) or len(
+            text_data.encode("utf-8", "surrogatepass")
+        ) > limit:
+            reason = "too_large"
+        else:
+            try:
+                frame = decode(text_data)
+            except ValueError:
+                reason = "not_json"
+            else:
+                if isinstance(frame, dict):
+                    return frame
+                reason = "not_an_object"
+        self._ignore(reason)
+        return None
+
+    def _ignore(self, reason: str) -> None:
+        """Count a frame that gets no answer; log only a socket's first, so that a client cannot flood the log."""
+        metrics.frames_ignored.labels(reason).inc()
+        if not self.ignored_logged:
+            self.ignored_logged = True
+            logger.info("Ignored a client frame (%s; MAX_FRAME_BYTES is %d); this socket's further ignored "
+                        "frames are only counted (motia_frames_ignored_total)", reason, motia_settings.MAX_FRAME_BYTES)
 
     async def on_join(self, data: Any) -> None:
         sub = parse_subscription(data)

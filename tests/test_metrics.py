@@ -188,6 +188,27 @@ async def test_slow_client_disconnects_are_counted(monkeypatch):
     assert value("motia_slow_client_disconnects_total") == cut_off + 1
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fresh_layers")
+async def test_ignored_frames_are_counted_by_reason_and_logged_once_per_socket(caplog):
+    reasons = ("binary", "too_large", "not_json", "not_an_object")
+    before = {r: value("motia_frames_ignored_total", reason=r) for r in reasons}
+    client = await Client().connect()
+    caplog.set_level("INFO", logger="motia_django")
+    for _ in range(3):
+        await client.send_to(bytes_data=b"\x00\x01")
+        await client.send_to(text_data="x" * (64 * 1024 + 1))
+        await client.send_to(text_data="{not json")
+        await client.send_to(text_data="[1, 2]")
+        await client.send_to(text_data="null")
+    await client.handled()  # the socket still answers
+    assert {r: value("motia_frames_ignored_total", reason=r) - before[r] for r in reasons} == {
+        "binary": 3, "too_large": 3, "not_json": 3, "not_an_object": 6}
+    logged = [r for r in caplog.records if r.getMessage().startswith("Ignored a client frame")]
+    assert len(logged) == 1 and "binary" in logged[0].getMessage()
+    await client.close()
+
+
 def test_remote_commit_times_travel_as_wall_clock():
     change = Change("s", "g", "i", {"type": "create", "data": {}}, 1, committed=time.monotonic() - 0.25)
     at = committed_at(change)
@@ -316,6 +337,7 @@ def test_open_in_debug_and_every_metric_is_there(client):
     assert response["Content-Type"].startswith("text/plain") and response["Cache-Control"] == "no-store"
     text = response.content.decode()
     for name in ("motia_websocket_connections", "motia_subscriptions", "motia_frames_sent_total",
+                 "motia_frames_ignored_total",
                  "motia_slow_client_disconnects_total", "motia_broadcast_delay_seconds_bucket",
                  "motia_step_duration_seconds", "motia_events"):
         assert name in text, name

@@ -33,6 +33,7 @@ __all__ = [
     "connections",
     "flush",
     "frame_written",
+    "frames_ignored",
     "frames_sent",
     "multiprocess_dir",
     "slow_client_disconnects",
@@ -51,6 +52,14 @@ connections = Gauge("motia_websocket_connections", "Open stream WebSocket connec
 subscriptions = Gauge("motia_subscriptions", "Stream subscriptions held by open WebSocket connections.",
                       multiprocess_mode="livesum")
 frames_sent = Counter("motia_frames_sent", "Frames written to stream WebSockets (syncs, changes, events, errors).")
+frames_ignored = Counter(
+    "motia_frames_ignored",
+    "Client frames ignored without an answer, by reason: binary, too_large (over MAX_FRAME_BYTES), not_json, "
+    "not_an_object.",
+    ["reason"],
+)
+for _reason in ("binary", "too_large", "not_json", "not_an_object"):
+    frames_ignored.labels(_reason)  # every reason is exported from the start, at 0
 slow_client_disconnects = Counter(
     "motia_slow_client_disconnects",
     "Stream WebSockets closed with code 4013 because the client fell SEND_QUEUE_LIMIT frames behind.",
