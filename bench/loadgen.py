@@ -435,7 +435,8 @@ async def memory(args: argparse.Namespace) -> Json:
 
 async def sustained(args: argparse.Namespace) -> Json:
     """``subscribers`` sockets on one group, ``rate`` writes per second for ``duration`` s: the last receiver's
-    delay per write, deliveries missing once things settle, and the servers' RSS at the start and the end."""
+    delay per write, deliveries missing once things settle, and the servers' RSS: at the start, every tenth of
+    the run and at the end, so that warm-up (caches filling) can be told from growth per write."""
     group = f"sus-{uuid.uuid4().hex[:8]}"
     n = args.subscribers
     pids = [int(p) for p in args.pids.split(",") if p]
@@ -448,8 +449,12 @@ async def sustained(args: argparse.Namespace) -> Json:
     bad_status = 0
     start = time.perf_counter()
     total = int(args.duration * args.rate)
+    every = max(1, total // 10)
+    rss_samples: list[int] = []
     for i in range(total):
         await asyncio.sleep(max(0.0, start + i / args.rate - time.perf_counter()))
+        if pids and i % every == 0:
+            rss_samples.append(rss_kib(pids))
         key = f"{group}-{i}"
         t0 = time.perf_counter()
         status, _ = await http.post("/chat-messages", post_body(group, key))
@@ -459,6 +464,7 @@ async def sustained(args: argparse.Namespace) -> Json:
     while time.perf_counter() < settle and sum(len(collector.times.get(k, ())) for k in posted) < n * len(posted):
         await asyncio.sleep(0.1)
     rss_end = rss_kib(pids) if pids else None
+    half = rss_samples[len(rss_samples) // 2] if rss_samples else None
     http.close()
     await asyncio.gather(*(s.close() for s in subs))
     last = [max(collector.times[k]) - t0 for k, t0 in posted.items() if len(collector.times.get(k, ())) == n]
@@ -467,7 +473,9 @@ async def sustained(args: argparse.Namespace) -> Json:
             "duration": args.duration, "last": summary(last), "deliveries": received,
             "missing": n * len(posted) - received, "duplicates": collector.duplicates, "bad_status": bad_status,
             "rss_start_kib": rss_start, "rss_end_kib": rss_end,
-            "rss_growth_kib": None if rss_start is None or rss_end is None else rss_end - rss_start}
+            "rss_growth_kib": None if rss_start is None or rss_end is None else rss_end - rss_start,
+            "rss_samples_kib": rss_samples,
+            "rss_growth_second_half_kib": None if half is None or rss_end is None else rss_end - half}
 
 
 SCENARIOS = {"latency": latency, "throughput": throughput, "fanout": fanout, "tokens": tokens, "memory": memory,

@@ -357,6 +357,7 @@ ROWS: list[tuple[str, str, str, str, list[tuple[str, float]]]] = [
     ("sustained", "last recv p99 (1,000 subs, 10/s)", "sustained.last.p99", "ms", [("abs<=", 250)]),
     ("sustained", "server CPU per write", "sustained.server_cpu_ms_per_op", "ms", []),
     ("sustained", "RSS growth", "sustained.rss_growth_kib", "KiB", []),
+    ("sustained", "RSS growth, second half", "sustained.rss_growth_second_half_kib", "KiB", []),
     ("sustained", "missing+dup", "sustained.errors", "", [("zero", 0)]),
     ("tokens", "final text p50", "tokens.final.p50", "ms", [("abs<=", 50)]),
     ("tokens", "update frames (median)", "tokens.updates_median", "", []),
