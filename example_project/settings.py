@@ -70,7 +70,8 @@ TEMPLATES = [
 def database_config(url: str | None) -> dict[str, Any]:
     """A database dict from a URL; SQLite gets WAL and IMMEDIATE transactions (no 'database is locked')."""
     default = f"sqlite:///{PROJECT_DIR.parent / 'db.sqlite3'}"
-    config: dict[str, Any] = dict(dj_database_url.parse(url or default, conn_max_age=600))
+    # Persistent connections, checked before reuse: a database restart costs a reconnect, not a failed call
+    config: dict[str, Any] = dict(dj_database_url.parse(url or default, conn_max_age=600, conn_health_checks=True))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"] = {

@@ -20,6 +20,7 @@ import contextvars
 import functools
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
@@ -30,8 +31,8 @@ from django.apps import apps
 from django.db import connections, router
 
 __all__ = [
-    "asyncify", "barrier", "close_connections", "db_call", "db_executor", "dual", "in_async_context", "recycle",
-    "sync_caller_above", "to_thread",
+    "asyncify", "barrier", "close_connections", "close_pool_connections", "db_call", "db_executor", "dual",
+    "in_async_context", "recycle", "sync_caller_above", "to_thread",
 ]
 
 P = ParamSpec("P")
@@ -158,9 +159,13 @@ def close_connections(timeout: float = 5.0) -> None:
     """Close the ``motia-db`` threads' database connections, each in its own thread (they keep them open
     between calls). Call it before dropping a database the pool may be connected to, e.g. at the end of a
     test session on PostgreSQL."""
-    executor = _executor
-    if executor is None:
-        return
+    if _executor is not None:
+        close_pool_connections(_executor, timeout)
+
+
+def close_pool_connections(executor: ThreadPoolExecutor, timeout: float = 5.0) -> None:
+    """Close the database connections of every thread of ``executor`` (Django's connections are per thread, so
+    each thread closes its own). A thread still busy after ``timeout`` keeps its connection."""
     workers = executor._max_workers
     barrier = threading.Barrier(workers)  # one task per thread: each waits until all threads hold one
 
@@ -169,5 +174,8 @@ def close_connections(timeout: float = 5.0) -> None:
             barrier.wait(timeout)
         connections.close_all()
 
-    for future in [executor.submit(close) for _ in range(workers)]:
-        future.result(timeout + 5)
+    futures = [executor.submit(close) for _ in range(workers)]
+    deadline = time.monotonic() + timeout + 1
+    with contextlib.suppress(TimeoutError):
+        for future in futures:
+            future.result(max(0.0, deadline - time.monotonic()))

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.db import connections
 
 from motia_django.conf import DEFAULTS, motia_settings
 from motia_django.registry import registry
@@ -79,6 +80,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                                    hint='Read it from the environment: os.environ.get("METRICS_TOKEN") or None '
                                         "(None lets only staff users read /metrics).", id="motia_django.E017"))
     errors.extend(_check_layer_capacity())
+    errors.extend(_check_health_checks())
     for folder in motia_settings.STEPS_DIRS:
         if not folder.is_dir():
             errors.append(checks.Warning(f"steps folder {folder} does not exist",
@@ -111,3 +113,20 @@ def _check_layer_capacity() -> list[checks.CheckMessage]:
              "MOTIA['SEND_QUEUE_LIMIT'].",
         id="motia_django.W020",
     )]
+
+
+def _check_health_checks() -> list[checks.CheckMessage]:
+    """motia_django's threads (the write path's, a runner's handler threads) live as long as the process and keep
+    their connections; without health checks, a connection the database dropped fails one call in each."""
+    found: list[checks.CheckMessage] = []
+    for alias in connections:
+        config = connections.settings[alias]
+        if config.get("ENGINE") == "django.db.backends.sqlite3" or config.get("CONN_HEALTH_CHECKS"):
+            continue
+        found.append(checks.Warning(
+            f"DATABASES[{alias!r}] has no CONN_HEALTH_CHECKS: after a database restart or an idle timeout, each of "
+            "motia_django's long-lived threads fails one call (a stream write, an event) on its dropped connection",
+            hint='Set "CONN_HEALTH_CHECKS": True (with "CONN_MAX_AGE": 600, as the example project does).',
+            id="motia_django.W021",
+        ))
+    return found

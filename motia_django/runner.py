@@ -19,10 +19,14 @@ import logging
 import math
 import time
 import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
+from django.db import close_old_connections
 
+from motia_django.bridge import close_pool_connections
 from motia_django.conf import motia_settings
 from motia_django.context import FlowContext
 from motia_django.cron_queue import enqueue_due_ticks, seconds_until
@@ -67,6 +71,7 @@ class EventRunner:
         self.released = 0  # events given back when serve() stopped
         self.stopping = False
         self._wake: asyncio.Event | None = None
+        self._handlers: ThreadPoolExecutor | None = None  # sync handlers' threads (background runners)
 
     def wake(self) -> None:
         if self._wake is not None:
@@ -131,6 +136,7 @@ class EventRunner:
                     await asyncio.wait_for(self._wake.wait(), max(0.05, timeout))
         finally:
             await self._give_back()
+            await self._close_handler_threads()
 
     async def _give_back(self) -> None:
         """Cancel the running handlers and return their events to the queue (due now)."""
@@ -148,6 +154,22 @@ class EventRunner:
                 return
         if self.released:
             log.info("motia events worker %s stopped; %d running event(s) given back", self.worker_id, self.released)
+
+    async def _run_sync(self, handler: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        """A sync handler: in the caller's thread for ``run_pending()``; in a background runner, in one of its own
+        ``concurrency`` threads, whose connections it recycles while it runs and closes when it stops."""
+        if not self.background:
+            await sync_to_async(handler)(*args)
+            return
+        if self._handlers is None:
+            self._handlers = ThreadPoolExecutor(self.concurrency, thread_name_prefix="motia-handler")
+        await sync_to_async(recycling(handler), thread_sensitive=False, executor=self._handlers)(*args)
+
+    async def _close_handler_threads(self) -> None:
+        pool, self._handlers = self._handlers, None
+        if pool is not None:
+            await asyncio.to_thread(close_pool_connections, pool, 1.0)
+            pool.shutdown(wait=False)
 
     async def drain(self) -> int:
         """Run due events until none is left (including retries that are due right away)."""
@@ -206,7 +228,7 @@ class EventRunner:
                     async with write_scope():  # the step's writes are committed before it counts as done
                         await handler(*args)
                 else:
-                    await sync_to_async(handler, thread_sensitive=not self.background)(*args)
+                    await self._run_sync(handler, args)
         except Exception as exc:
             error = traceback.format_exc()
             if event.attempts >= max_attempts:
@@ -218,6 +240,22 @@ class EventRunner:
                                    f"retrying in {delay:g}s", {"error": repr(exc)})
             return Status.PENDING, error, delay
         return Status.DONE, None, None
+
+
+def recycling(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """``handler`` with Django's rule for a request's connections: in a long-lived thread, connections that are
+    broken or past ``CONN_MAX_AGE`` are closed before and after it. Without it, one connection the database
+    dropped (a restart, an idle timeout) failed every later handler of that thread until its events were dead."""
+
+    @functools.wraps(handler)
+    def run(*args: Any) -> Any:
+        close_old_connections()
+        try:
+            return handler(*args)
+        finally:
+            close_old_connections()
+
+    return run
 
 
 def run_pending(*, concurrency: int | None = None) -> int:

@@ -105,12 +105,14 @@ def fresh_layers() -> Any:
 
 @pytest.fixture(scope="session", autouse=True)
 def _close_pool_connections_at_the_end(django_db_setup: Any) -> Any:
-    """The ``motia-db`` threads keep their connections between calls; close them (and stop the embedded event
-    runner) before the test database is dropped (PostgreSQL refuses to drop a database others are connected
-    to)."""
+    """The ``motia-db`` threads and asgiref's sync thread keep their connections between calls; close them (and
+    stop the embedded event runner) before the test database is dropped (PostgreSQL refuses to drop a database
+    others are connected to)."""
     yield
     from motia_django import worker
     from motia_django.bridge import close_connections
+    from tests.realtime import close_thread_connections
 
     worker._background.stop()  # an embedded runner some test started would poll a dropped database
     close_connections()
+    close_thread_connections()  # asgiref's sync thread, used by sync tests too (through async_to_sync)

@@ -115,3 +115,21 @@ def test_small_channel_layer_capacity_is_a_warning():
     for layers in (deep, pubsub, in_memory):
         with override_settings(CHANNEL_LAYERS=layers):
             assert not [e for e in check_settings() if e.id == "motia_django.W020"]
+
+
+def test_a_server_database_without_health_checks_is_a_warning(settings):
+    from django.db import connections
+
+    config = connections.settings["default"]
+    original = config.get("CONN_HEALTH_CHECKS")
+    try:
+        config["CONN_HEALTH_CHECKS"] = False
+        found = [e for e in check_settings() if e.id == "motia_django.W021"]
+        if config["ENGINE"] == "django.db.backends.sqlite3":  # one process's file: nothing to drop it
+            assert found == []
+        else:
+            assert len(found) == 1 and "DATABASES['default']" in found[0].msg
+        config["CONN_HEALTH_CHECKS"] = True
+        assert not [e for e in check_settings() if e.id == "motia_django.W021"]
+    finally:
+        config["CONN_HEALTH_CHECKS"] = original

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from motia_django import emit
@@ -87,6 +88,30 @@ def test_stop_of_an_idle_worker_gives_back_nothing(background):
     wait_for(lambda: background.runner is not None, what="the runner")
     assert background.stop() == 0
     assert not background.running
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("worker_steps")
+def test_connections_the_database_dropped_fail_no_later_event(background):
+    """The database closes every connection between two events (a restart, an idle timeout, a pooler): the runner
+    and its sync handlers' threads open new ones, as Django does between requests, and the next event runs at
+    its first attempt."""
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_terminate_backend is PostgreSQL's")
+    background.start()
+    emit({"topic": "worker.count", "data": {"n": "a"}})
+    background.notify()
+    wait_for(lambda: Event.objects.filter(topic="worker.count", status="done").exists(), what="the first event")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                       " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        assert cursor.fetchone()[0] >= 1
+    emit({"topic": "worker.count", "data": {"n": "b"}})
+    background.notify()
+    wait_for(lambda: Event.objects.filter(topic="worker.count", status="done").count() == 2, timeout=20,
+             what="the second event")
+    second = Event.objects.get(topic="worker.count", data__n="b")
+    assert second.attempts == 1 and StateEntry.objects.filter(group="runs", key="b").exists()
 
 
 def test_stop_before_the_thread_began_runs_nothing():
