@@ -7,7 +7,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.core.signals import setting_changed
-from django.utils.autoreload import autoreload_started
+from django.utils.autoreload import autoreload_started, file_changed
 from django.utils.translation import gettext_lazy as _
 
 #: Settings whose change (``override_settings``) reloads motia_django's settings and then its registries.
@@ -20,7 +20,15 @@ class MotiaConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from motia_django import broadcast, checks, events, model_streams, orm, worker  # noqa: F401 - checks registers
+        from motia_django import (  # noqa: F401 - checks registers
+            broadcast,
+            checks,
+            events,
+            model_streams,
+            orm,
+            reloading,
+            worker,
+        )
         from motia_django.changes import change_recorded
         from motia_django.registry import registry
         from motia_django.steps import step_registry
@@ -33,17 +41,8 @@ class MotiaConfig(AppConfig):
         worker.connect()  # stored events -> a worker wakes (in-process runner, or over the channel layer)
         change_recorded.connect(events.store_triggered, dispatch_uid="motia_stream_triggers")  # stream triggers
         setting_changed.connect(_on_setting_changed, dispatch_uid="motia_settings_changed")
-        autoreload_started.connect(_watch_steps, dispatch_uid="motia_watch_steps")
-
-
-def _watch_steps(sender: Any, **kwargs: Any) -> None:
-    """``runserver`` restarts when a stream or step module is added, not only when an imported one changes."""
-    from motia_django.conf import motia_settings
-
-    for folder in motia_settings.STEPS_DIRS:
-        if folder.is_dir():
-            sender.watch_dir(folder, "**/*_stream.py")
-            sender.watch_dir(folder, "**/*_step.py")
+        autoreload_started.connect(reloading.watch_steps, dispatch_uid="motia_watch_steps")
+        file_changed.connect(reloading.on_file_changed, dispatch_uid="motia_steps_folder_changed")
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
