@@ -24,7 +24,6 @@ from motia_django.auth import Refused, authorize_connection, call_hook, can_join
 from motia_django.bridge import to_thread
 from motia_django.broadcast import attach_loop
 from motia_django.conf import motia_settings
-from motia_django.core import decode
 from motia_django.exceptions import FrameError, StreamNotFound
 from motia_django.hub import Frame, GroupKey, hub
 from motia_django.lifecycle import Lifecycle
@@ -35,6 +34,7 @@ from motia_django.protocol import (
     SubscriptionTable,
     error_frame,
     frame_names,
+    parse_frame,
     parse_subscription,
     snapshot,
 )
@@ -168,8 +168,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
             return
-        frame = self._parse(text_data)
-        if frame is None:
+        frame = parse_frame(text_data, motia_settings.MAX_FRAME_BYTES)
+        if isinstance(frame, str):
+            self._ignore(frame)
             return
         data, kind = frame.get("data"), frame.get("type")
         try:
@@ -185,26 +186,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
             stream, group = frame_names(data)
             if stream and group:
                 self.push(error_frame(stream, group, "INTERNAL_ERROR", "The message could not be handled"))
-
-    def _parse(self, text_data: str | None) -> dict[str, Any] | None:
-        """The frame as a JSON object, or None for a frame that is ignored (and counted)."""
-        if text_data is None:
-            reason = "binary"  # the protocol is text frames only
-        elif len(text_data) > (limit := motia_settings.MAX_FRAME_BYTES) or len(
-            text_data.encode("utf-8", "surrogatepass")
-        ) > limit:
-            reason = "too_large"
-        else:
-            try:
-                frame = decode(text_data)
-            except ValueError:
-                reason = "not_json"
-            else:
-                if isinstance(frame, dict):
-                    return frame
-                reason = "not_an_object"
-        self._ignore(reason)
-        return None
 
     def _ignore(self, reason: str) -> None:
         """Count a frame that gets no answer; log only a socket's first, so that a client cannot flood the log."""

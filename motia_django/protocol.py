@@ -12,19 +12,33 @@ from dataclasses import dataclass
 from typing import Any
 
 from motia_django.changes import Change
-from motia_django.core import now_ms, validate_key
+from motia_django.core import decode, now_ms, validate_key
 from motia_django.exceptions import FrameError, StreamValidationError
 from motia_django.stream import Stream
 
 __all__ = [
-    "ABSENT_ITEM_MARGIN_MS", "Subscription", "SubscriptionTable", "error_frame", "frame_names", "parse_subscription",
-    "snapshot",
+    "ABSENT_ITEM_MARGIN_MS", "Subscription", "SubscriptionTable", "error_frame", "frame_names", "parse_frame",
+    "parse_subscription", "snapshot",
 ]
 
 #: An item sync for a missing item is stamped this much before now, so that a create stamped just before the
 #: snapshot but committed just after it is not dropped by the client (which drops timestamps <= the sync's).
 #: Still greater than anything the client saw before a reconnect, which waits 2 s.
 ABSENT_ITEM_MARGIN_MS = 1000
+
+
+def parse_frame(text: str | None, limit: int) -> dict[str, Any] | str:
+    """A client frame as a JSON object, or why it gets no answer: ``binary`` (the protocol is text frames
+    only), ``too_large`` (over ``limit`` bytes of UTF-8), ``not_json`` or ``not_an_object``."""
+    if text is None:
+        return "binary"
+    if len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit:
+        return "too_large"
+    try:
+        frame = decode(text)
+    except ValueError:
+        return "not_json"
+    return frame if isinstance(frame, dict) else "not_an_object"
 
 
 def error_frame(stream: str, group_id: str, code: str, message: str) -> str:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from motia_django.exceptions import FrameError
-from motia_django.protocol import Subscription, error_frame, frame_names, parse_subscription
+from motia_django.protocol import Subscription, error_frame, frame_names, parse_frame, parse_subscription
 
 
 def test_parse_group_and_item_subscriptions():
@@ -39,3 +39,12 @@ def test_error_frame_has_no_id():
 
 def test_frame_names_only_takes_strings():
     assert frame_names({"streamName": 1, "groupId": "g"}) == (None, "g")
+
+
+def test_parse_frame_says_why_a_frame_gets_no_answer():
+    assert parse_frame('{"type": "join"}', 64) == {"type": "join"}
+    assert parse_frame(None, 64) == "binary"
+    assert parse_frame("x" * 65, 64) == "too_large"
+    assert parse_frame("é" * 33, 64) == "too_large"  # 66 bytes of UTF-8 in 33 characters
+    assert parse_frame("{not json", 64) == "not_json"
+    assert parse_frame("[1]", 64) == parse_frame("null", 64) == "not_an_object"
