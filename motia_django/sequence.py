@@ -66,9 +66,7 @@ class Sequencer:
         """No socket serves the group any more."""
         self.last.pop(key, None)
         self.waiting.pop(key, None)
-        timer = self.timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
+        self._stop_timer(key)
 
     def _release(self, key: Key) -> None:
         waiting, last = self.waiting.get(key, {}), self.last[key]
@@ -80,9 +78,12 @@ class Sequencer:
         self.last[key] = last
         if not waiting:
             self.waiting.pop(key, None)
-            timer = self.timers.pop(key, None)
-            if timer is not None:
-                timer.cancel()
+            self._stop_timer(key)
+
+    def _stop_timer(self, key: Key) -> None:
+        timer = self.timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
 
     def _expired(self, key: Key) -> None:
         self.timers.pop(key, None)
