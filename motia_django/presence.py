@@ -88,9 +88,16 @@ def depart(stream: Stream, group_id: str, member: str, connection_id: str) -> No
     with transaction.atomic():
         PresenceLease.objects.filter(stream=stream.name, group_id=group_id, member_id=member,
                                      connection_id=connection_id).delete()
-        if not PresenceLease.objects.filter(stream=stream.name, group_id=group_id, member_id=member).exists():
-            stream.delete(group_id, member)
-            _present.pop((stream.name, group_id, member), None)
+        _unless_held(stream, group_id, member)
+
+
+def _unless_held(stream: Stream, group_id: str, member: str) -> bool:
+    """Delete the member's item if no lease holds it up any more (in the caller's transaction); True if one was
+    deleted."""
+    if PresenceLease.objects.filter(stream=stream.name, group_id=group_id, member_id=member).exists():
+        return False
+    _present.pop((stream.name, group_id, member), None)
+    return stream.delete(group_id, member) is not None
 
 
 def renew() -> None:
@@ -114,9 +121,7 @@ def sweep() -> int:
         with transaction.atomic():
             PresenceLease.objects.filter(stream=stream_name, group_id=group_id, member_id=member,
                                          expires_at__lt=timezone.now()).delete()
-            if PresenceLease.objects.filter(stream=stream_name, group_id=group_id, member_id=member).exists():
-                continue
-            if stream_name in registry and registry.get(stream_name).delete(group_id, member) is not None:
+            if stream_name in registry and _unless_held(registry.get(stream_name), group_id, member):
                 removed += 1
     return removed
 
