@@ -64,7 +64,7 @@ def ensure_node_packages() -> None:
 
 def ensure_chromium() -> None:
     """Debian's chromium for the browser tests (a test tool's own browser download does not work here)."""
-    if shutil.which("chromium") or not (ROOT / "tests" / "browser").exists():
+    if shutil.which("chromium") or not (ROOT / "tests" / "scenarios" / "browser").exists():
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):
         run("apt-get", "update", "-qq", check=False)

@@ -13,12 +13,11 @@ from motia_django.asgi import get_asgi_application, lifespan
 
 http_application = get_asgi_application()  # sets Django up before the consumer is imported
 
-from motia_django.routing import websocket_application  # noqa: E402
-from motia_django.worker import channel_router  # noqa: E402
+from motia_django.routing import channel_application, websocket_application  # noqa: E402
 
 application = ProtocolTypeRouter({
     "http": http_application,
     "websocket": websocket_application(),
-    "channel": channel_router(),
+    "channel": channel_application(),
     "lifespan": lifespan,
 })

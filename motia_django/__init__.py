@@ -10,9 +10,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from motia_django.changes import Change, stream_changed
-    from motia_django.context import FlowContext
-    from motia_django.events import aemit, emit
     from motia_django.exceptions import (
         AuthenticationRefused,
         EmitError,
@@ -21,13 +18,20 @@ if TYPE_CHECKING:
         StreamNotFound,
         StreamValidationError,
     )
-    from motia_django.registry import registry, streams
-    from motia_django.state import state
-    from motia_django.steps import step_registry
-    from motia_django.storage import StateStream
-    from motia_django.stream import Stream
+    from motia_django.steps.context import ApiRequest, ApiResponse, AsyncFlowContext, FlowContext
+    from motia_django.steps.emit import aemit, emit
+    from motia_django.steps.registry import step_registry
+    from motia_django.steps.state import state
+    from motia_django.stream.api import AsyncStream, Stream
+    from motia_django.stream.backends.custom import StateStream
+    from motia_django.stream.changes import Change, stream_changed
+    from motia_django.stream.registry import registry, streams
 
 __all__ = [
+    "ApiRequest",
+    "ApiResponse",
+    "AsyncFlowContext",
+    "AsyncStream",
     "AuthenticationRefused",
     "Change",
     "EmitError",
@@ -48,29 +52,33 @@ __all__ = [
 ]
 
 _LAZY = {
+    "ApiRequest": "motia_django.steps.context",
+    "ApiResponse": "motia_django.steps.context",
+    "AsyncFlowContext": "motia_django.steps.context",
+    "AsyncStream": "motia_django.stream.api",
     "AuthenticationRefused": "motia_django.exceptions",
+    "Change": "motia_django.stream.changes",
     "EmitError": "motia_django.exceptions",
-    "Change": "motia_django.changes",
-    "stream_changed": "motia_django.changes",
+    "FlowContext": "motia_django.steps.context",
     "MotiaError": "motia_django.exceptions",
     "SchemaDefinitionError": "motia_django.exceptions",
+    "StateStream": "motia_django.stream.backends.custom",
+    "Stream": "motia_django.stream.api",
     "StreamNotFound": "motia_django.exceptions",
     "StreamValidationError": "motia_django.exceptions",
-    "registry": "motia_django.registry",
-    "streams": "motia_django.registry",
-    "StateStream": "motia_django.storage",
-    "Stream": "motia_django.stream",
-    "FlowContext": "motia_django.context",
-    "aemit": "motia_django.events",
-    "emit": "motia_django.events",
-    "state": "motia_django.state",
-    "step_registry": "motia_django.steps",
+    "aemit": "motia_django.steps.emit",
+    "emit": "motia_django.steps.emit",
+    "registry": "motia_django.stream.registry",
+    "state": "motia_django.steps.state",
+    "step_registry": "motia_django.steps.registry",
+    "stream_changed": "motia_django.stream.changes",
+    "streams": "motia_django.stream.registry",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name == "AuthenticationFailed":  # its old name, which DRF uses too (deprecated)
-        from motia_django import auth
+        from motia_django.realtime import auth
 
         return auth.AuthenticationFailed
     module = _LAZY.get(name)

@@ -20,44 +20,40 @@ class MotiaConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from motia_django import (  # noqa: F401 - checks registers
-            broadcast,
-            checks,
-            events,
-            model_streams,
-            orm,
-            reloading,
-            worker,
-        )
-        from motia_django.changes import change_recorded
-        from motia_django.registry import registry
-        from motia_django.steps import step_registry
+        from motia_django import autoreload, checks  # noqa: F401 - importing checks registers them
+        from motia_django.realtime import broadcast
+        from motia_django.steps import emit, worker
+        from motia_django.steps.registry import step_registry
+        from motia_django.stream import receivers
+        from motia_django.stream.backends import model
+        from motia_django.stream.changes import change_recorded
+        from motia_django.stream.registry import registry
 
         registry.load()  # STREAMS and *_stream.py
-        model_streams.connect([(s.name, s.backend) for s in registry])  # model-backed streams' saves
+        model.connect([(s.name, s.backend) for s in registry])  # model-backed streams' saves
         step_registry.load()  # *_step.py (API and event steps)
-        orm.connect()  # StreamItem.save()/delete(): validated, stamped, published after commit
+        receivers.connect()  # StreamItem.save()/delete(): validated, stamped, published after commit
         broadcast.connect()  # committed changes -> this process's sockets, and other processes
         worker.connect()  # stored events -> a worker wakes (in-process runner, or over the channel layer)
-        change_recorded.connect(events.store_triggered, dispatch_uid="motia_stream_triggers")  # stream triggers
+        change_recorded.connect(emit.store_triggered, dispatch_uid="motia_stream_triggers")  # stream triggers
         setting_changed.connect(_on_setting_changed, dispatch_uid="motia_settings_changed")
-        autoreload_started.connect(reloading.watch_steps, dispatch_uid="motia_watch_steps")
-        file_changed.connect(reloading.on_file_changed, dispatch_uid="motia_steps_folder_changed")
+        autoreload_started.connect(autoreload.watch_steps, dispatch_uid="motia_watch_steps")
+        file_changed.connect(autoreload.on_file_changed, dispatch_uid="motia_steps_folder_changed")
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     """Reload in dependency order: the settings, then the streams, then the steps (which may name streams)."""
     if setting not in RELOAD_ON:
         return
-    from motia_django import model_streams
     from motia_django.conf import motia_settings
-    from motia_django.registry import registry
-    from motia_django.steps import step_registry
+    from motia_django.steps.registry import step_registry
+    from motia_django.stream.backends import model
+    from motia_django.stream.registry import registry
 
     motia_settings.reload()
     if setting == "DEBUG":
         return
     registry.load()
-    model_streams.connect([(s.name, s.backend) for s in registry])
+    model.connect([(s.name, s.backend) for s in registry])
     if setting != "STREAMS" and step_registry.loaded:
         step_registry.load()

@@ -1,15 +1,28 @@
-"""The one bridge between async code and the database (as ``channels/db.py`` is for Channels).
+"""The one bridge between async code and threads (as ``channels/db.py`` is for Channels).
 
-``dual(fn)`` gives the public calling convention of the stream, state and emit APIs: plain in sync code (views,
-the shell, management commands) and awaitable in async code (``await context.streams.chatMessage.set(...)`` as
-in Motia's steps). ``asyncify(fn)`` is the always-awaitable twin (``aset``...). Both keep ``fn``'s signature
-for type checkers; in type-checked async code prefer the ``a*`` twins, whose type says they are awaitable.
+Every hop from async code to the database, to a user's sync hook or to a blocking call goes through here:
 
-Where the awaitable form runs the sync body: under ``async_to_sync`` (a sync caller above, e.g.
-``run_pending()`` inside a test's transaction) it goes back to that caller's thread, as ``sync_to_async``
-does. Otherwise it runs on a small long-lived pool of ``motia-db`` threads: one hop, no new thread per request
-(Django gives every ASGI request a fresh thread-sensitive context), and each thread keeps its database
-connection between calls (see ``recycle``; docs/performance.md says what that bought).
+- ``to_thread(fn)``: a sync body in a thread: under ``async_to_sync`` (a sync caller above, e.g.
+  ``run_pending()`` inside a test's transaction) back in that caller's thread, as ``sync_to_async`` does;
+  otherwise on a small long-lived pool of ``motia-db`` threads: one hop, no new thread per request (Django gives
+  every ASGI request a fresh thread-sensitive context), and each thread keeps its database connection between
+  calls (see ``recycle``; docs/performance.md says what that bought). ``db_call`` is its barrier-free core,
+  for the write queue.
+- ``call_hook(fn, *args)``: a project's hook (``canAccess``, ``onJoin``, ``AUTHENTICATE``...), sync or async;
+  sync ones run as Channels' ``database_sync_to_async`` runs them (connections closed before and after).
+- ``request_thread(fn)``: Django's rule for a request's sync code (DRF's ``dispatch`` of a step);
+  ``run_async(fn)`` the other way, an async handler called from sync code.
+- ``in_pool(pool, fn, *args)``: a runner's own handler threads; ``blocking(fn, *args)`` a blocking call that
+  touches no database.
+
+``dual(fn)`` gives the calling convention of the stream, state and emit APIs: plain in sync code (views, the
+shell, management commands) and awaitable in async code (``await context.streams.chatMessage.set(...)`` as in
+Motia's steps). ``asyncify(fn)`` is the always-awaitable twin (``aset``...). A ``dual`` method is typed as its
+sync body; type-checked async code uses the ``a*`` twins or ``AsyncFlowContext``, whose types say they are
+awaitable.
+
+Hops the other way (a thread waking a loop with ``call_soon_threadsafe``) are not bridges: the hub, the channel
+layer's loop (``motia_django.layers``) and the runner's thread each own the loop they wake.
 """
 
 from __future__ import annotations
@@ -18,7 +31,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-import os
+import inspect
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -26,23 +39,35 @@ from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from typing import Any, ParamSpec, TypeVar
 
-from asgiref.sync import AsyncToSync, SyncToAsync, sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.db import database_sync_to_async
 from django.apps import apps
 from django.db import connections, router
 
+from motia_django.compat import record_caller_loop, sync_caller_waiting
+
 __all__ = [
-    "asyncify", "barrier", "close_connections", "close_pool_connections", "db_call", "db_executor", "dual",
-    "in_async_context", "recycle", "sync_caller_above", "to_thread",
+    "ThreadPool", "asyncify", "barrier", "blocking", "call_hook", "close_connections", "close_pool_connections",
+    "db_call", "db_executor", "dual", "in_async_context", "in_pool", "recycle", "request_thread", "run_async",
+    "sync_caller_above", "to_thread",
 ]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_executor: ThreadPoolExecutor | None = None
+class ThreadPool(ThreadPoolExecutor):
+    """A pool of long-lived threads that knows its size (``close_pool_connections`` reaches each thread)."""
+
+    def __init__(self, size: int, name: str) -> None:
+        super().__init__(max_workers=size, thread_name_prefix=name)
+        self.size = size
+
+
+_executor: ThreadPool | None = None
 _executor_lock = threading.Lock()
 
-#: Awaited before each database call from async code: a step's pipelined writes (``motia_django.writes``) must
-#: be committed before the step reads, emits or touches its state.
+#: Awaited before each database call from async code: a step's pipelined writes
+#: (``motia_django.stream.write_queue``) must be committed before the step reads, emits or touches its state.
 barrier: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("motia_db_barrier", default=None)
 
 
@@ -61,13 +86,13 @@ def _db_threads() -> int:
     return 1 if connections[alias].vendor == "sqlite" else 8
 
 
-def db_executor() -> ThreadPoolExecutor:
+def db_executor() -> ThreadPool:
     """The ``motia-db`` threads (1 on SQLite, which takes one writer at a time; 8 otherwise)."""
     global _executor
     if _executor is None:
         with _executor_lock:
             if _executor is None:
-                _executor = ThreadPoolExecutor(max_workers=_db_threads(), thread_name_prefix="motia-db")
+                _executor = ThreadPool(_db_threads(), "motia-db")
     return _executor
 
 
@@ -91,10 +116,7 @@ def recycle(connection: Any) -> None:
 
 
 def _in_db_thread(loop: asyncio.AbstractEventLoop, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
-    # As sync_to_async does: record the loop that called in (the broadcaster delivers on it when no server
-    # loop is known).
-    SyncToAsync.threadlocal.main_event_loop = loop
-    SyncToAsync.threadlocal.main_event_loop_pid = os.getpid()
+    record_caller_loop(loop)  # as sync_to_async does (the channel layer is used on it when no server loop is known)
     try:
         return fn(*args, **kwargs)
     finally:
@@ -102,12 +124,18 @@ def _in_db_thread(loop: asyncio.AbstractEventLoop, fn: Callable[..., T], args: A
             recycle(connection)
 
 
-def db_call(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-    """``fn(*args)`` in a ``motia-db`` thread, from the loop: one hop, with the caller's context (about half
-    the CPU of ``sync_to_async``). No barrier: the writer of ``motia_django.writes`` uses it for its batches."""
+def in_pool(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """``fn(*args)`` in a thread of ``pool``, from the loop: one hop, with the caller's context (about half the
+    CPU of ``sync_to_async``); the thread's connections are recycled afterwards."""
     loop = asyncio.get_running_loop()
     call = functools.partial(contextvars.copy_context().run, _in_db_thread, loop, fn, args, {})
-    return loop.run_in_executor(db_executor(), call)
+    return loop.run_in_executor(pool, call)
+
+
+def db_call(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """``fn(*args)`` in a ``motia-db`` thread. No barrier: the write queue
+    (``motia_django.stream.write_queue``) uses it for its batches."""
+    return in_pool(db_executor(), fn, *args)
 
 
 async def _call_in_db_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -119,7 +147,7 @@ async def _call_in_db_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) ->
 
 def sync_caller_above() -> bool:
     """True under ``async_to_sync``: a sync caller (its thread, maybe its transaction) waits for us."""
-    return getattr(AsyncToSync.executors, "current", None) is not None
+    return sync_caller_waiting()
 
 
 def to_thread(fn: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
@@ -127,6 +155,33 @@ def to_thread(fn: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
     if sync_caller_above():
         return sync_to_async(fn)  # a sync caller above us (its thread, its transaction)
     return functools.partial(_call_in_db_thread, fn)
+
+
+async def call_hook(fn: Any, *args: Any) -> Any:
+    """Call a project's hook, sync or async; a sync one runs in a thread (it may use the ORM), as Channels'
+    ``database_sync_to_async`` runs it. An awaitable a sync hook returns is awaited."""
+    if inspect.iscoroutinefunction(fn):
+        return await fn(*args)
+    result = await database_sync_to_async(fn)(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def request_thread(fn: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """``fn`` run as Django runs a request's sync code from async code (``sync_to_async``, thread-sensitive:
+    the request's own thread)."""
+    return sync_to_async(fn)
+
+
+def run_async(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
+    """An async function called from sync code (``async_to_sync``: on the caller's loop if there is one)."""
+    return async_to_sync(fn)
+
+
+async def blocking(fn: Callable[..., T], *args: Any) -> T:
+    """A blocking call that touches no database (stopping a runner, closing a pool), off the loop."""
+    return await asyncio.to_thread(fn, *args)
 
 
 def asyncify(fn: Callable[P, T]) -> Callable[P, Coroutine[Any, Any, T]]:
@@ -163,10 +218,10 @@ def close_connections(timeout: float = 5.0) -> None:
         close_pool_connections(_executor, timeout)
 
 
-def close_pool_connections(executor: ThreadPoolExecutor, timeout: float = 5.0) -> None:
+def close_pool_connections(executor: ThreadPool, timeout: float = 5.0) -> None:
     """Close the database connections of every thread of ``executor`` (Django's connections are per thread, so
     each thread closes its own). A thread still busy after ``timeout`` keeps its connection."""
-    workers = executor._max_workers
+    workers = executor.size
     barrier = threading.Barrier(workers)  # one task per thread: each waits until all threads hold one
 
     def close() -> None:

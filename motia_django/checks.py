@@ -14,8 +14,8 @@ from django.core import checks
 from django.db import connections
 
 from motia_django.conf import DEFAULTS, motia_settings
-from motia_django.registry import registry
-from motia_django.steps import step_registry
+from motia_django.steps.registry import step_registry
+from motia_django.stream.registry import registry
 
 __all__ = ["check_settings", "check_steps", "check_streams"]
 
@@ -38,7 +38,7 @@ def check_steps(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMess
                 errors.append(checks.Error(
                     f"{step.origin}: step {step.name!r} has a stream trigger on {trigger.stream!r}, which is not a "
                     "registered stream", hint="Name a stream defined in a *_stream.py module or STREAMS.",
-                    id="motia_django.E113"))
+                    id="motia_django.E118"))
     return errors
 
 

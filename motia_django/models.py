@@ -4,7 +4,7 @@
 item, so clients never drop a second write made in the same millisecond (docs/protocol.md, "Timestamps").
 ``version`` counts writes; it is 1 right after a create, which is how one upsert statement tells create from
 update. ORM saves are validated and stamped by receivers that ``AppConfig.ready()`` connects
-(``motia_django.orm``), so this module needs nothing above it.
+(``motia_django.stream.receivers``), so this module needs nothing above it.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 from django.db import IntegrityError, connections, models, router, transaction
 from django.utils.translation import gettext_lazy as _
 
-from motia_django.changes import item_change, publish
-from motia_django.core import MAX_KEY_LENGTH, MAX_STREAM_NAME_LENGTH, make_item, next_timestamp
+from motia_django.stream.changes import item_change, publish
+from motia_django.stream.items import MAX_KEY_LENGTH, MAX_STREAM_NAME_LENGTH, make_item, next_timestamp
 
 
 class StreamItemQuerySet(models.QuerySet["StreamItem"]):
@@ -70,7 +70,7 @@ class StreamItem(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         """ORM saves (admin, shell, user code) keep the stream's rules: the ``pre_save`` receiver validates the
         data and stamps the next timestamp under a row lock, inside this transaction; the ``post_save``
-        receiver broadcasts the change after commit (``motia_django.orm``)."""
+        receiver broadcasts the change after commit (``motia_django.stream.receivers``)."""
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         with transaction.atomic(using=using):
             if kwargs.get("update_fields") is not None:
@@ -230,7 +230,7 @@ class StateEntry(models.Model):
 
 
 class CronSchedule(models.Model):
-    """The next tick of one cron step, shared by every runner (``motia_django.cron_queue``).
+    """The next tick of one cron step, shared by every runner (``motia_django.steps.cron``).
 
     A runner owns a tick when its conditional ``UPDATE`` moves ``next_run_at`` from the value it read to the first
     tick after now; it then stores the run as an ``Event`` in the same transaction. Moving past *now* (not to the

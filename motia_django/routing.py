@@ -1,4 +1,5 @@
-"""The ``"websocket"`` application: the stream consumer at ``/`` and ``/motia/streams/``, with the session user.
+"""The ASGI applications besides HTTP: ``"websocket"`` (the stream consumer at ``/`` and ``/motia/streams/``, with
+the session user) and ``"channel"`` (the event worker's wake-ups).
 
 Motia's clients connect to the bare origin (``ws://localhost:3000``), so the consumer is served at ``/``;
 projects whose ``/`` WebSocket is taken use ``/motia/streams/`` (``STREAMS_PATH``) instead. A project's
@@ -26,9 +27,12 @@ from django.http.cookie import parse_cookie
 from django.urls import URLPattern, path
 from django.utils.functional import SimpleLazyObject
 
-from motia_django.consumer import StreamConsumer
+from motia_django.realtime.consumer import StreamConsumer
+from motia_django.steps.worker import channel_router
 
-__all__ = ["STREAMS_PATH", "StreamsApplication", "websocket_application", "websocket_urlpatterns"]
+__all__ = [
+    "STREAMS_PATH", "StreamsApplication", "channel_application", "websocket_application", "websocket_urlpatterns",
+]
 
 #: The documented alternative path (without the leading slash, as in ``urls.py``).
 STREAMS_PATH = "motia/streams/"
@@ -82,3 +86,9 @@ def websocket_application(*, root: bool = True, extra_patterns: list[Any] | None
     paths = ("/", f"/{STREAMS_PATH}") if root else (f"/{STREAMS_PATH}",)
     fallback = AuthMiddlewareStack(URLRouter(list(extra_patterns))) if extra_patterns else None
     return StreamsApplication(paths, fallback)
+
+
+def channel_application() -> Any:
+    """The ``"channel"`` application: the event worker's wake-ups on ``MOTIA["WORKER_CHANNEL"]``, for Channels'
+    ``manage.py runworker motia-events`` (``manage.py motia_worker`` needs no route)."""
+    return channel_router()

@@ -26,8 +26,8 @@ from typing import Any
 
 from channels.testing import WebsocketCommunicator
 
-from motia_django.changes import Change, stream_changed
-from motia_django.runner import run_pending
+from motia_django.steps.runner import run_pending
+from motia_django.stream.changes import Change, stream_changed
 
 __all__ = ["StreamCommunicator", "capture_changes", "run_pending_events"]
 

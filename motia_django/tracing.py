@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import uuid
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -22,7 +23,7 @@ try:
 except ImportError:  # tracing is optional
     otel = None  # type: ignore[assignment]
 
-__all__ = ["current_trace_id", "step_span", "traced_write", "tracer"]
+__all__ = ["current_trace_id", "new_trace_id", "step_span", "traced_write", "tracer"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -31,6 +32,11 @@ T = TypeVar("T")
 current_trace_id: ContextVar[str | None] = ContextVar("motia_trace_id", default=None)
 
 _cached: tuple[Any, Any] | None = None  # (provider, its tracer)
+
+
+def new_trace_id() -> str:
+    """A Motia trace id: new for each API request, carried by every event emitted under it."""
+    return str(uuid.uuid4())
 
 
 def tracer() -> Any | None:

@@ -65,7 +65,7 @@ def live_db_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def daphne_server(live_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The example project (tests.live_settings) served by a real Daphne on a free loopback port."""
+    """The example project (tests.support.live_settings) served by a real Daphne on a free loopback port."""
     from tests.support.server import LiveServer, base_env
 
     server = LiveServer(base_env(live_db_url), log_dir=tmp_path_factory.mktemp("logs"))
@@ -88,7 +88,7 @@ def _close_async_thread_connections(request: pytest.FixtureRequest) -> Any:
     PostgreSQL can drop the test database at the end (and no test sees another's connection state)."""
     yield
     if inspect.iscoroutinefunction(getattr(request, "function", None)):
-        from tests.realtime import close_thread_connections
+        from tests.support.realtime import close_thread_connections
 
         close_thread_connections()
 
@@ -96,7 +96,7 @@ def _close_async_thread_connections(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture
 def fresh_layers() -> Any:
     """Fresh channel layers around a test (the in-memory layer keeps groups and channels across tests)."""
-    from tests.realtime import reset_layers
+    from tests.support.realtime import reset_layers
 
     reset_layers()
     yield
@@ -109,9 +109,9 @@ def _close_pool_connections_at_the_end(django_db_setup: Any) -> Any:
     stop the embedded event runner) before the test database is dropped (PostgreSQL refuses to drop a database
     others are connected to)."""
     yield
-    from motia_django import worker
     from motia_django.bridge import close_connections
-    from tests.realtime import close_thread_connections
+    from motia_django.steps import worker
+    from tests.support.realtime import close_thread_connections
 
     worker._background.stop()  # an embedded runner some test started would poll a dropped database
     close_connections()

@@ -44,8 +44,8 @@ def reply(database_url: str, trace_id: str) -> str:
 
 
 async def test_lifespan_shutdown_stops_the_runner(monkeypatch):
-    from motia_django import worker
     from motia_django.asgi import lifespan
+    from motia_django.steps import worker
 
     stopped: list[bool] = []
 
@@ -72,7 +72,7 @@ async def test_lifespan_shutdown_stops_the_runner(monkeypatch):
 @pytest.mark.e2e
 @pytest.mark.parametrize("server_kind", ["daphne", "uvicorn"])
 def test_a_restarted_server_finishes_the_event_it_was_running(live_db_url, tmp_path, server_kind):
-    from tests.test_api_steps import http
+    from tests.steps.test_views import http
 
     env = base_env(live_db_url, FAKE_LLM_DELAY_MS="100", MOTIA_EVENT_LEASE_SECONDS="300")
     server = LiveServer(env, log_dir=tmp_path, server=server_kind)

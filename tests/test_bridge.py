@@ -53,8 +53,8 @@ async def test_writes_after_the_database_dropped_the_pools_connections():
     from asgiref.sync import sync_to_async
     from django.db import connection
 
-    from motia_django.registry import streams
-    from tests.realtime import chat
+    from motia_django.stream.registry import streams
+    from tests.support.realtime import chat
 
     if connection.vendor != "postgresql":
         pytest.skip("pg_terminate_backend is PostgreSQL's")

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_orm_create_update_delete_are_published_with_increasing_timestamps(changes, monkeypatch):
-    from motia_django import core
+    from motia_django.stream import items as core
 
     monkeypatch.setattr(core, "time_ns", lambda: 7 * 1_000_000)
     item = StreamItem.objects.create(stream="openai", group_id="g", item_id="i", data={"message": "a"})

@@ -9,8 +9,8 @@ from django.db import transaction
 from motia_django import emit, streams
 from motia_django.models import Event
 from motia_django.testing import StreamCommunicator, capture_changes, run_pending_events
-from tests.realtime import chat
-from tests.steps_support import flow_steps  # noqa: F401 - fixture
+from tests.support.realtime import chat
+from tests.support.steps import flow_steps  # noqa: F401 - fixture
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,10 +10,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from motia_django import tracing
-from motia_django.registry import streams
+from motia_django.stream.registry import streams
 from motia_django.testing import run_pending_events
-from tests.realtime import chat
-from tests.steps_support import FIXTURES, use_steps
+from tests.support.realtime import chat
+from tests.support.steps import FIXTURES, use_steps
 
 otel_trace = pytest.importorskip("opentelemetry.trace")
 sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")

@@ -3,7 +3,7 @@ makes every save and delete live for the list's subscribers, whoever makes it (t
 
 from django.db import models
 
-from motia_django.model_streams import StreamQuerySet
+from motia_django.stream.backends.model import StreamQuerySet
 
 
 class Todo(models.Model):

@@ -18,7 +18,7 @@ from websockets.typing import Subprotocol
 
 from motia_django.client.frames import TOKEN_CHARS, Frame, check_url, parse, reason
 from motia_django.client.subscriptions import GroupSubscription, ItemSubscription, Subscription
-from motia_django.core import encode, validate_key
+from motia_django.encoding import encode
 from motia_django.exceptions import (
     InvalidStreamURL,
     StreamAuthError,
@@ -27,6 +27,7 @@ from motia_django.exceptions import (
     StreamJoinRefused,
     StreamTimeout,
 )
+from motia_django.stream.items import validate_key
 
 __all__ = ["StreamClient"]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from motia_django.core import decode
+from motia_django.encoding import decode
 from motia_django.exceptions import InvalidStreamURL
 
 __all__ = ["DEFAULT", "TOKEN_CHARS", "Change", "ChangeType", "Event", "Frame", "Item", "check_url", "parse", "reason"]

@@ -23,7 +23,10 @@ import time
 from bisect import bisect_left
 from types import TracebackType
 
-from prometheus_client import Counter, Gauge, Histogram, values
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import values as client_values
+
+from motia_django.compat import histogram_values
 
 __all__ = [
     "DELAY_BUCKETS",
@@ -73,7 +76,7 @@ step_duration = Histogram("motia_step_duration_seconds", "Seconds a step's handl
                           ["step", "kind"], buckets=STEP_BUCKETS)
 
 #: True when prometheus-client keeps values in ``PROMETHEUS_MULTIPROC_DIR`` (decided when it was imported).
-MULTIPROCESS = values.ValueClass is not values.MutexValue
+MULTIPROCESS = client_values.ValueClass is not client_values.MutexValue
 
 
 def multiprocess_dir() -> str | None:
@@ -155,16 +158,16 @@ def _flush(tally: _Tally) -> None:
 
 
 def _observe_many(histogram: Histogram, counts: list[int], total: float) -> None:
-    """Add whole buckets to ``histogram`` (prometheus-client has no public "observe n times"; its bucket values
-    have been ``_buckets`` and ``_sum`` since its first release). Falls back to one observation per frame."""
-    buckets = getattr(histogram, "_buckets", None)
-    amount = getattr(histogram, "_sum", None)
-    if buckets is None or amount is None or len(buckets) != len(counts):
+    """Add whole buckets to ``histogram`` (prometheus-client has no public "observe n times"; see
+    ``motia_django.compat.histogram_values``). Falls back to one observation per frame."""
+    values = histogram_values(histogram)
+    if values is None or len(values[0]) != len(counts):
         bounds = (*DELAY_BUCKETS, DELAY_BUCKETS[-1] * 2)
         for bound, count in zip(bounds, counts, strict=True):
             for _ in range(count):
                 histogram.observe(bound)
         return
+    buckets, amount = values
     for value, count in zip(buckets, counts, strict=True):
         if count:
             value.inc(count)

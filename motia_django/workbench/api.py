@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 
 from motia_django.exceptions import MotiaError, StreamNotFound
-from motia_django.registry import registry
+from motia_django.stream.registry import registry
 from motia_django.workbench import catalog
 from motia_django.workbench.access import workbench_view
 

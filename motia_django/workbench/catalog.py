@@ -12,9 +12,9 @@ from typing import Any
 from django.urls import NoReverseMatch, reverse
 
 from motia_django.models import CronSchedule, Event
-from motia_django.registry import registry
-from motia_django.schema import Schema
-from motia_django.steps import Step, step_registry
+from motia_django.steps.registry import Step, step_registry
+from motia_django.stream.registry import registry
+from motia_django.stream.schema import Schema
 
 __all__ = ["EVENT_STATUSES", "api_steps", "event_rows", "example_for", "flow_graph", "stream_rows"]
 

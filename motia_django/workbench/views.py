@@ -12,8 +12,8 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from motia_django.exceptions import MotiaError
-from motia_django.registry import registry
-from motia_django.steps import step_registry
+from motia_django.steps.registry import step_registry
+from motia_django.stream.registry import registry
 from motia_django.workbench import catalog
 from motia_django.workbench.access import workbench_view
 

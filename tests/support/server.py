@@ -41,7 +41,7 @@ def wait_for_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[Any] 
 
 def base_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
-    env["DJANGO_SETTINGS_MODULE"] = "tests.live_settings"  # not the suite's own (pytest-django sets it)
+    env["DJANGO_SETTINGS_MODULE"] = "tests.support.live_settings"  # not the suite's own (pytest-django sets it)
     env.pop("REDIS_URL", None)
     env.update(extra)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))

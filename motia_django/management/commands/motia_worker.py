@@ -21,7 +21,7 @@ from channels.worker import Worker
 from django.core.management import BaseCommand, CommandError, CommandParser
 
 from motia_django.conf import motia_settings
-from motia_django.worker import background_worker, channel_router, events_in_process, worker_layer_alias
+from motia_django.steps.worker import background_worker, channel_router, events_in_process, worker_layer_alias
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 

@@ -31,9 +31,9 @@ from django.db import DatabaseError
 from motia_django.client import Change, StreamClient
 from motia_django.conf import motia_settings
 from motia_django.exceptions import StreamClientError, StreamNotFound, StreamValidationError
-from motia_django.registry import registry
-from motia_django.relay import is_local_layer
-from motia_django.stream import Stream
+from motia_django.layers import is_local_layer
+from motia_django.stream.api import Stream
+from motia_django.stream.registry import registry
 from motia_django.typescript import declarations
 
 DEFAULT_URL = "ws://127.0.0.1:3000"

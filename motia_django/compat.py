@@ -1,0 +1,124 @@
+"""Other libraries' internals that motia_django relies on, each behind one function in this one module.
+
+None of these is a public API of its library. Each function names the version it was checked against, and
+``tests/test_compat.py`` fails when one disappears, so an upgrade says where to look instead of failing somewhere
+far away. Everything else in the package uses only public APIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import AsyncToSync, SyncToAsync
+
+__all__ = [
+    "at_interpreter_shutdown", "caller_loop", "daphne_protocol", "histogram_values", "record_caller_loop",
+    "response_handler", "sync_caller_waiting", "twisted_consumer",
+]
+
+
+# --- asgiref (checked against 3.13) ---------------------------------------------------------------------------
+
+
+def record_caller_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """In a thread called from ``loop``: record it as ``sync_to_async`` does (``SyncToAsync.threadlocal``), so
+    code in the thread can find the loop it serves (``caller_loop``)."""
+    SyncToAsync.threadlocal.main_event_loop = loop
+    SyncToAsync.threadlocal.main_event_loop_pid = os.getpid()
+
+
+def caller_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop whose ``sync_to_async`` (or ``motia_django.bridge``) call runs in this thread, if any."""
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if loop is None or getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid():
+        return None
+    return loop
+
+
+def sync_caller_waiting() -> bool:
+    """True under ``async_to_sync``: a sync caller (its thread, maybe its transaction) waits for this code
+    (``AsyncToSync.executors.current``)."""
+    return getattr(AsyncToSync.executors, "current", None) is not None
+
+
+# --- CPython (checked against 3.11 to 3.14) -------------------------------------------------------------------
+
+
+def at_interpreter_shutdown(callback: Callable[[], None]) -> None:
+    """Run ``callback`` when the interpreter exits normally, before ``concurrent.futures`` stops accepting work
+    (``threading._register_atexit``); plain ``atexit`` where that hook does not exist."""
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is not None:
+            register(callback)
+            return
+    except RuntimeError:  # the interpreter is already shutting down
+        return
+    atexit.register(callback)
+
+
+# --- Django (checked against 5.2 and 6.0) ---------------------------------------------------------------------
+
+
+def response_handler(handler: Any) -> Callable[..., Any]:
+    """The innermost callable of a handler's async middleware chain: resolve, view middleware, the view
+    (``BaseHandler._get_response_async``)."""
+    found: Callable[..., Any] = handler._get_response_async
+    return found
+
+
+# --- prometheus-client (checked against 0.20 to 0.23) ---------------------------------------------------------
+
+
+def histogram_values(histogram: Any) -> tuple[list[Any], Any] | None:
+    """A histogram's bucket counters and its sum (``_buckets`` and ``_sum``, unchanged since its first release),
+    to add many observations at once; None if they are not there."""
+    buckets, amount = getattr(histogram, "_buckets", None), getattr(histogram, "_sum", None)
+    return None if buckets is None or amount is None else (list(buckets), amount)
+
+
+# --- Daphne 4.2, Twisted 26 and Channels 4.3 ------------------------------------------------------------------
+
+
+def daphne_protocol(send: Any) -> Any:
+    """Daphne's protocol object behind an ASGI ``send`` (``partial(server.handle_reply, protocol)``), or None.
+
+    Daphne never blocks ``send``: frames pile up in Twisted's write buffer. A push producer registered with
+    the socket's consumer (``twisted_consumer``) is Twisted's public way to hear when that buffer is full.
+    Channels' session middleware wraps ``send`` (``InstanceSessionWrapper.real_send``); it is looked through.
+    """
+    for _ in range(8):
+        wrapped = getattr(getattr(send, "__self__", None), "real_send", None)
+        if wrapped is None:
+            break
+        send = wrapped
+    if not isinstance(send, functools.partial) or len(send.args) != 1:
+        return None
+    owner = getattr(send.func, "__self__", None)
+    if not type(owner).__module__.startswith("daphne."):
+        return None
+    protocol = send.args[0]
+    return protocol if hasattr(protocol, "registerProducer") else None
+
+
+def twisted_consumer(protocol: Any) -> Any:
+    """Where to register a push producer for Daphne's socket.
+
+    The TCP transport's producer is Twisted web's ``HTTPChannel`` (the upgraded request's); as an
+    ``IConsumer`` it passes the transport's pause/resume on to the producer registered with it.
+    """
+    transport = getattr(protocol, "transport", None)
+    for _ in range(4):
+        if transport is None:
+            return None
+        channel = getattr(transport, "producer", None)
+        if channel is not None and hasattr(channel, "registerProducer") and hasattr(channel, "pauseProducing"):
+            return channel
+        transport = getattr(transport, "transport", None)
+    return None

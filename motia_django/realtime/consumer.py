@@ -1,0 +1,288 @@
+"""The WebSocket consumer that speaks Motia's stream protocol (docs/protocol.md) on one socket.
+
+It dispatches the client's frames and wires the parts that each do one job:
+
+- who connects: ``motia_django.realtime.auth``;
+- who may join, ``onJoin``/``onLeave`` and presence: ``motia_django.realtime.joins``;
+- the socket's subscriptions and its place in the hub: ``motia_django.realtime.hub.Membership`` (the hub hands
+  it every change of its groups, ``deliver``; it queues the frame once if a subscription matches);
+- changes arriving while a sync is read: ``motia_django.realtime.protocol.SnapshotHandoff``;
+- back-pressure and slow clients: ``motia_django.realtime.send_queue``.
+
+It has no channel-layer channel of its own: the hub talks to the layer once per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from motia_django import metrics
+from motia_django.bridge import to_thread
+from motia_django.conf import motia_settings
+from motia_django.exceptions import FrameError
+from motia_django.realtime.auth import Refused, authorize_connection
+from motia_django.realtime.hub import Delivery, GroupKey, Membership, hub
+from motia_django.realtime.joins import JoinPolicy, Lifecycle
+from motia_django.realtime.presence import ensure_upkeep
+from motia_django.realtime.protocol import (
+    SnapshotHandoff,
+    Subscription,
+    error_frame,
+    frame_names,
+    parse_frame,
+    parse_subscription,
+    snapshot,
+)
+from motia_django.realtime.send_queue import (
+    CLOSE_SLOW_CLIENT,
+    SLOW_CLOSE_SECONDS,
+    SendQueue,
+    TransportWatch,
+    allow_slow_close,
+    unwatch_transport,
+    watch_transport,
+)
+from motia_django.stream.api import Stream
+from motia_django.stream.registry import registry
+
+__all__ = ["CLOSE_SLOW_CLIENT", "StreamConsumer"]
+
+logger = logging.getLogger("motia_django.consumer")
+
+
+class StreamConsumer(AsyncWebsocketConsumer):
+    """Motia's stream protocol over one WebSocket. Route it at ``/`` (see ``motia_django.routing``)."""
+
+    #: No channel-layer channel per socket: the hub delivers (see the module docstring).
+    channel_layer_alias = None
+
+    #: Frame type -> handler method name.
+    frame_handlers = {"join": "on_join", "leave": "on_leave"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.channel_layer = None
+        self.subscriptions = Membership(self)
+        self.auth_context: Any = None
+        self.policy = JoinPolicy(None)
+        self.lifecycle = Lifecycle(None)
+        self.queue: SendQueue | None = None
+        self.handoff = SnapshotHandoff(self.push, motia_settings.SEND_QUEUE_LIMIT)
+        self.closing = False
+        self.ignored_logged = False  # a socket's first ignored frame is logged, the rest only counted
+        self.counted = False  # in the open-connections gauge
+        self._producer: tuple[Any, TransportWatch] | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' consumer loop, for a consumer without a channel layer: one message at a time, in order,
+        and no extra task per socket."""
+        self.scope, self.base_send = scope, send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+
+    # --- connection -----------------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        hub.attach(asyncio.get_running_loop())
+        ensure_upkeep()
+        who = await authorize_connection(self.scope)
+        if isinstance(who, Refused):
+            await self.refuse(who.status)
+            return
+        self.auth_context, subprotocol = who
+        self.policy, self.lifecycle = JoinPolicy(self.auth_context), Lifecycle(self.auth_context)
+        self.queue = SendQueue(self._write, motia_settings.SEND_QUEUE_LIMIT, on_error=self._send_failed,
+                               on_full=self._too_slow)
+        for key in ("headers", "cookies", "session"):  # read by now; an idle socket need not keep them
+            self.scope.pop(key, None)
+        await self.accept(subprotocol)
+        metrics.connections.inc()
+        self.counted = True
+        self._producer = watch_transport(self.base_send, self.queue)
+
+    async def refuse(self, status: int) -> None:
+        """Refuse the upgrade with ``status`` where the server supports it; Daphne always answers 403."""
+        if "websocket.http.response" in (self.scope.get("extensions") or {}):
+            await self.base_send({"type": "websocket.http.response.start", "status": status,
+                                  "headers": [(b"content-type", b"text/plain")]})
+            await self.base_send({"type": "websocket.http.response.body", "body": b"Unauthorized"
+                                  if status == 401 else b"Forbidden"})
+        else:
+            await self.close()
+
+    async def disconnect(self, code: int) -> None:
+        self.closing = True
+        if self.counted:
+            self.counted = False
+            metrics.connections.dec()
+        if self.queue is not None:
+            await self.queue.stop()
+        unwatch_transport(self._producer)
+        self._producer = None
+        await self._leave_all()
+
+    async def _write(self, text: str) -> None:
+        await self.base_send({"type": "websocket.send", "text": text})
+
+    def push(self, text: str, item: tuple[str, str, str] | None = None, update: bool = False,
+             committed: float | None = None) -> None:
+        """Queue a frame for the socket (on the loop); a client too far behind is cut off and resyncs.
+        ``committed``: when the frame's change committed (``time.monotonic()``), for the broadcast delay."""
+        if self.closing or self.queue is None:
+            return
+        held = self.handoff.hold((text, item, update, committed))
+        if held is None:
+            self.queue.push(text, item, update=update, committed=committed)  # calls _too_slow when full
+        elif not held:
+            self._too_slow()
+
+    def _too_slow(self) -> None:
+        logger.warning("WebSocket client fell %d frames behind; disconnecting it", motia_settings.SEND_QUEUE_LIMIT)
+        self._cut_off(CLOSE_SLOW_CLIENT)
+
+    def _cut_off(self, code: int) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        if code == CLOSE_SLOW_CLIENT:
+            metrics.slow_client_disconnects.inc()
+        _spawn(self._close(code))
+
+    async def _close(self, code: int) -> None:
+        if code == CLOSE_SLOW_CLIENT:
+            allow_slow_close(self.base_send, SLOW_CLOSE_SECONDS)
+        if self.queue is not None:
+            await self.queue.stop()
+        await self._leave_all()
+        with contextlib.suppress(Exception):  # the transport may be gone already
+            await self.close(code=code)
+
+    def _send_failed(self, exc: BaseException) -> None:
+        logger.info("A frame could not be sent (%r); closing the socket", exc)
+        self._cut_off(1011)
+
+    # --- frames from the client -----------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
+        frame = parse_frame(text_data, motia_settings.MAX_FRAME_BYTES)
+        if isinstance(frame, str):
+            self._ignore(frame)
+            return
+        data, kind = frame.get("data"), frame.get("type")
+        try:
+            handler = self.frame_handlers.get(kind) if isinstance(kind, str) else None
+            if handler is None:
+                raise FrameError("INVALID_MESSAGE", f"unknown message type {kind!r}"[:200], *frame_names(data))
+            await getattr(self, handler)(data)
+        except FrameError as exc:
+            if exc.stream and exc.group_id:  # a frame that names no stream and group is ignored
+                self.push(error_frame(exc.stream, exc.group_id, exc.code, exc.message))
+        except Exception:  # a bug of ours: the frame fails alone, the socket goes on serving
+            logger.exception("A client frame could not be handled; the socket stays open")
+            stream, group = frame_names(data)
+            if stream and group:
+                self.push(error_frame(stream, group, "INTERNAL_ERROR", "The message could not be handled"))
+
+    def _ignore(self, reason: str) -> None:
+        """Count a frame that gets no answer; log only a socket's first, so that a client cannot flood the log."""
+        metrics.frames_ignored.labels(reason).inc()
+        if not self.ignored_logged:
+            self.ignored_logged = True
+            logger.info("Ignored a client frame (%s; MAX_FRAME_BYTES is %d); this socket's further ignored "
+                        "frames are only counted (motia_frames_ignored_total)", reason, motia_settings.MAX_FRAME_BYTES)
+
+    async def on_join(self, data: Any) -> None:
+        sub = parse_subscription(data)
+        old = self.subscriptions.get(sub.id)
+        stream = await self.policy.admit(sub, len(self.subscriptions), replacing=old is not None)
+        if old is not None:  # a refused re-join (above) leaves the old one
+            await self._unregister(old)
+        self.lifecycle.admitted(stream, sub)
+        try:
+            await self._synced([(stream, sub)], join=True)
+        except FrameError:
+            await self.lifecycle.left(sub)  # onJoin ran: its onLeave runs too
+            raise
+
+    async def on_leave(self, data: Any) -> None:
+        if not isinstance(data, dict) or not isinstance(data.get("subscriptionId"), str):
+            raise FrameError("INVALID_MESSAGE", "leave needs data.subscriptionId", *frame_names(data))
+        sub = self.subscriptions.get(data["subscriptionId"])
+        if sub is not None:
+            await self._unregister(sub)
+
+    # --- syncs ----------------------------------------------------------------------------------------------
+
+    async def _synced(self, subs: list[tuple[Stream, Subscription]], *, join: bool = False) -> None:
+        """Queue a ``sync`` for each of ``subs``, registering a join first (docs/protocol.md, "Joining"); a join
+        is ``joined`` once its snapshot is read, before its sync goes out."""
+        async with self.handoff.reading() as texts:
+            for stream, sub in subs:
+                if join:
+                    await self.subscriptions.add(sub)
+                try:
+                    text, seq = await to_thread(snapshot)(stream, sub)
+                except Exception:
+                    logger.exception("Could not read the snapshot of %s/%s", sub.stream, sub.group_id)
+                    if join:
+                        await self.subscriptions.remove(sub)
+                    raise FrameError("SYNC_FAILED", "Could not read the stream", sub.stream,
+                                     sub.group_id) from None
+                texts.append(text)
+                hub.started(sub.group_key, seq)
+                if join:
+                    await self.lifecycle.joined(stream, sub)
+
+    # --- subscriptions --------------------------------------------------------------------------------------
+
+    async def _unregister(self, sub: Subscription) -> None:
+        if await self.subscriptions.remove(sub):
+            await self.lifecycle.left(sub)
+
+    async def _leave_all(self) -> None:
+        for sub in await self.subscriptions.clear():
+            await self.lifecycle.left(sub)
+
+    # --- from the hub ---------------------------------------------------------------------------------------
+
+    def deliver(self, frame: Delivery) -> None:
+        """A committed change or a ``send()`` event: to this socket once if any subscription matches."""
+        if self.subscriptions.table.matches(frame.stream, frame.group_id, frame.id):
+            item = None if frame.id is None else (frame.stream, frame.group_id, frame.id)
+            self.push(frame.text, item, frame.type == "update", frame.committed)
+
+    def resync(self, keys: Iterable[GroupKey]) -> None:
+        """Send fresh ``sync`` frames for the subscriptions on ``keys``."""
+        subs = self.subscriptions.table.on(keys)
+        if not subs or self.closing:
+            return
+        streams = [(stream, sub) for sub in subs if (stream := registry.find(sub.stream)) is not None]
+        _spawn(self._resync(streams))
+
+    async def _resync(self, subs: list[tuple[Stream, Subscription]]) -> None:
+        try:
+            await self._synced(subs)
+        except FrameError:  # a snapshot could not be read: the client must not stay behind
+            self._cut_off(1011)
+
+
+#: Tasks of sockets being closed or resynced (kept referenced until they finish).
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _spawn(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)

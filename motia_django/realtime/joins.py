@@ -1,0 +1,157 @@
+"""Joins: who may make a subscription, and what happens around it.
+
+The decision (``JoinPolicy.admit``), in order: the stream exists; the socket holds fewer than
+``MAX_SUBSCRIPTIONS`` (a re-join under a held id replaces it); the stream's ``canAccess(subscription,
+auth_context)`` allows it, or for a stream without one ``DEFAULT_ACCESS`` ("allow", as Motia, or
+"authenticated"); then ``onJoin(subscription, auth_context)`` may still refuse it (returning ``False``, or
+raising). A refusal is a ``FrameError`` the consumer answers with the protocol's error event.
+
+Around it (``Lifecycle``): once a join is admitted its ``onLeave(subscription, auth_context)`` is owed and
+runs exactly once, when the subscription ends for any reason (a ``leave``, a re-join under its id, a sync that
+could not be read, a disconnect or a cut-off). A socket's first subscription on a group of a stream that
+presence streams track makes its member present there (``motia_django.realtime.presence``); its last one
+ending makes it leave. Sync hooks run in a thread (they may use the ORM), async ones on the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from motia_django.bridge import call_hook, to_thread
+from motia_django.conf import motia_settings
+from motia_django.exceptions import FrameError, StreamNotFound
+from motia_django.realtime import presence
+from motia_django.realtime.auth import is_authenticated
+from motia_django.realtime.protocol import Subscription
+from motia_django.stream.api import Stream
+from motia_django.stream.registry import registry
+
+__all__ = ["JoinPolicy", "Lifecycle", "can_join"]
+
+logger = logging.getLogger("motia_django.consumer")
+
+
+async def can_join(stream: Stream, subscription: dict[str, Any], auth_context: Any) -> bool:
+    """Whether ``subscription`` (``streamName``, ``groupId``, optional ``id``) may be made: the stream's
+    ``canAccess``, or ``DEFAULT_ACCESS``."""
+    if stream.can_access is not None:
+        return bool(await call_hook(stream.can_access, subscription, auth_context))
+    policy = motia_settings.DEFAULT_ACCESS
+    if policy == "allow":
+        return True
+    if policy == "authenticated":
+        return is_authenticated(auth_context)
+    raise ImproperlyConfigured(f"MOTIA['DEFAULT_ACCESS'] must be 'allow' or 'authenticated', not {policy!r}")
+
+
+class JoinPolicy:
+    """One socket's join decision (see the module docstring)."""
+
+    __slots__ = ("auth_context",)
+
+    def __init__(self, auth_context: Any) -> None:
+        self.auth_context = auth_context
+
+    async def admit(self, sub: Subscription, held: int, *, replacing: bool) -> Stream:
+        """The stream ``sub`` joins, if the join is allowed; ``FrameError`` otherwise. ``held``: the socket's
+        subscriptions now; ``replacing``: ``sub`` re-joins under an id the socket holds."""
+        try:
+            stream = registry.get(sub.stream)
+        except StreamNotFound:
+            raise FrameError("STREAM_NOT_FOUND", f"stream {sub.stream!r} not found", sub.stream,
+                             sub.group_id) from None
+        limit = motia_settings.MAX_SUBSCRIPTIONS
+        if not replacing and held >= limit:
+            raise FrameError("TOO_MANY_SUBSCRIPTIONS", f"at most {limit} subscriptions per connection", sub.stream,
+                             sub.group_id)
+        if not await self._allowed(stream, sub) or not await self._on_join(stream, sub):
+            raise FrameError("STREAM_ACCESS_DENIED", "Access denied", sub.stream, sub.group_id)
+        return stream
+
+    async def _allowed(self, stream: Stream, sub: Subscription) -> bool:
+        try:
+            return await can_join(stream, sub.as_dict(), self.auth_context)
+        except Exception:
+            logger.exception("canAccess of stream %r raised; access denied", sub.stream)
+            return False
+
+    async def _on_join(self, stream: Stream, sub: Subscription) -> bool:
+        if stream.on_join is None:
+            return True
+        try:
+            return await call_hook(stream.on_join, sub.as_dict(), self.auth_context) is not False
+        except Exception:
+            logger.exception("onJoin of stream %r raised; join refused", sub.stream)
+            return False
+
+
+class Lifecycle:
+    """One socket's admitted subscriptions: the ``onLeave`` each is owed, and presence."""
+
+    __slots__ = ("auth_context", "connection_id", "counted", "owed", "present")
+
+    def __init__(self, auth_context: Any) -> None:
+        self.auth_context = auth_context
+        self.connection_id: str | None = None
+        self.owed: dict[str, Subscription] = {}  # admitted subscriptions whose end must be seen (onLeave, presence)
+        self.present: Counter[tuple[str, str]] = Counter()  # (stream, group) -> owed subscriptions synced there
+        self.counted: set[str] = set()  # the ids of those subscriptions
+
+    def admitted(self, stream: Stream, sub: Subscription) -> None:
+        """``sub`` passed the join decision: from now on its end is seen by ``left``."""
+        if stream.on_leave is not None or presence.presence_streams(sub.stream):
+            self.owed[sub.id] = sub
+
+    async def joined(self, stream: Stream, sub: Subscription) -> None:
+        """``sub``'s snapshot was read (its sync goes out next): its member arrives where presence is tracked."""
+        if self.owed.get(sub.id) is not sub:
+            return
+        key = sub.group_key
+        self.present[key] += 1
+        self.counted.add(sub.id)
+        trackers = presence.presence_streams(sub.stream)
+        if self.present[key] != 1 or not trackers:
+            return
+        if self.connection_id is None:
+            self.connection_id = presence.new_connection_id()
+        member = presence.member_of(self.auth_context, self.connection_id)
+        for tracker in trackers:
+            await self._presence(presence.arrive, tracker, sub.group_id, member, self.connection_id, sub.as_dict(),
+                                 self.auth_context)
+        presence.ensure_upkeep()
+
+    async def left(self, sub: Subscription) -> None:
+        """``sub`` ended: the one place its ``onLeave`` runs, and its member departs (a no-op for a subscription
+        that owes nothing)."""
+        if self.owed.pop(sub.id, None) is not sub:
+            return
+        stream = registry.find(sub.stream)
+        if stream is not None and stream.on_leave is not None:
+            try:
+                await call_hook(stream.on_leave, sub.as_dict(), self.auth_context)
+            except Exception:
+                logger.exception("onLeave of stream %r raised", sub.stream)
+        if sub.id not in self.counted:
+            return  # its sync was never read: it was never present
+        self.counted.discard(sub.id)
+        key = sub.group_key
+        self.present[key] -= 1
+        if self.present[key] > 0:
+            return
+        del self.present[key]
+        if self.connection_id is None:
+            return
+        member = presence.member_of(self.auth_context, self.connection_id)
+        for tracker in presence.presence_streams(sub.stream):
+            await self._presence(presence.depart, tracker, sub.group_id, member, self.connection_id)
+
+    @staticmethod
+    async def _presence(fn: Any, *args: Any) -> None:
+        try:
+            await to_thread(fn)(*args)
+        except Exception:  # presence must never cost a socket its subscription
+            logger.exception("Presence update failed for %s/%s", args[0].name, args[1])

@@ -1,0 +1,241 @@
+"""Motia's stream protocol, as data: the frames a client sends and the frames it receives.
+
+``parse_frame`` reads a client frame (or says why it gets no answer); ``parse_subscription`` turns a
+``join``/``leave`` frame into a ``Subscription`` or raises ``FrameError``; ``snapshot`` builds the ``sync`` reply
+to a join, and ``SnapshotHandoff`` makes the changes that arrive while it is read wait and follow it;
+``error_frame`` is the error event a bad frame gets; ``SubscriptionTable`` says which of a socket's
+subscriptions a change concerns. The rules these follow are in docs/protocol.md; the consumer
+(``motia_django.realtime.consumer``) applies them per socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from motia_django.encoding import decode
+from motia_django.exceptions import FrameError, StreamValidationError
+from motia_django.stream.api import Stream
+from motia_django.stream.changes import Change
+from motia_django.stream.items import now_ms, validate_key
+
+__all__ = [
+    "ABSENT_ITEM_MARGIN_MS", "SnapshotHandoff", "Subscription", "SubscriptionTable", "error_frame", "frame_names",
+    "parse_frame", "parse_subscription", "snapshot",
+]
+
+#: An item sync for a missing item is stamped this much before now, so that a create stamped just before the
+#: snapshot but committed just after it is not dropped by the client (which drops timestamps <= the sync's).
+#: Still greater than anything the client saw before a reconnect, which waits 2 s.
+ABSENT_ITEM_MARGIN_MS = 1000
+
+
+def parse_frame(text: str | None, limit: int) -> dict[str, Any] | str:
+    """A client frame as a JSON object, or why it gets no answer: ``binary`` (the protocol is text frames
+    only), ``too_large`` (over ``limit`` bytes of UTF-8), ``not_json`` or ``not_an_object``."""
+    if text is None:
+        return "binary"
+    if len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit:
+        return "too_large"
+    try:
+        frame = decode(text)
+    except ValueError:
+        return "not_json"
+    return frame if isinstance(frame, dict) else "not_an_object"
+
+
+def error_frame(stream: str, group_id: str, code: str, message: str) -> str:
+    """The protocol's error event (as ``STREAM_ACCESS_DENIED``), without ``id`` so it never moves an item
+    subscriber's last timestamp."""
+    event = {"type": "event", "event": {"type": "error", "data": {"code": code, "message": message}}}
+    return Change(stream, group_id, None, event, now_ms()).text
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One ``join``: a group subscription when ``item_id`` is None, else an item subscription."""
+
+    id: str
+    stream: str
+    group_id: str
+    item_id: str | None = None
+
+    @property
+    def group_key(self) -> tuple[str, str]:
+        return (self.stream, self.group_id)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What ``canAccess(subscription, auth_context)`` receives (Motia's shape plus the stream name)."""
+        data = {"streamName": self.stream, "groupId": self.group_id, "subscriptionId": self.id}
+        if self.item_id is not None:
+            data["id"] = self.item_id
+        return data
+
+
+class SubscriptionTable:
+    """One socket's subscriptions by id, with the counts that make matching a change two set lookups."""
+
+    __slots__ = ("by_id", "groups", "items", "keys")
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Subscription] = {}
+        self.groups: Counter[tuple[str, str]] = Counter()  # group subscriptions per (stream, group)
+        self.items: Counter[tuple[str, str, str]] = Counter()  # item subscriptions per (stream, group, id)
+        self.keys: Counter[tuple[str, str]] = Counter()  # all subscriptions per (stream, group)
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def get(self, sub_id: str) -> Subscription | None:
+        return self.by_id.get(sub_id)
+
+    def add(self, sub: Subscription) -> bool:
+        """Add ``sub``; True when it is the socket's first subscription on its (stream, group)."""
+        self.by_id[sub.id] = sub
+        if sub.item_id is None:
+            self.groups[sub.group_key] += 1
+        else:
+            self.items[(*sub.group_key, sub.item_id)] += 1
+        self.keys[sub.group_key] += 1
+        return self.keys[sub.group_key] == 1
+
+    def remove(self, sub: Subscription) -> bool:
+        """Remove ``sub`` (if it is the one held); True when it was the last on its (stream, group)."""
+        if self.by_id.get(sub.id) is not sub:
+            return False
+        del self.by_id[sub.id]
+        counter: Counter[Any] = self.groups if sub.item_id is None else self.items
+        key: tuple[str, ...] = sub.group_key if sub.item_id is None else (*sub.group_key, sub.item_id)
+        counter[key] -= 1
+        if counter[key] <= 0:
+            del counter[key]
+        self.keys[sub.group_key] -= 1
+        if self.keys[sub.group_key] <= 0:
+            del self.keys[sub.group_key]
+            return True
+        return False
+
+    def matches(self, stream: str, group_id: str, item_id: str | None) -> bool:
+        """Does a change of (stream, group, item) concern this socket? (Once, however many subscriptions.)"""
+        key = (stream, group_id)
+        return key in self.groups or (item_id is not None and (stream, group_id, item_id) in self.items)
+
+    def on(self, keys: Any) -> list[Subscription]:
+        """The subscriptions on any of the (stream, group) ``keys``."""
+        wanted = set(keys)
+        return [sub for sub in self.by_id.values() if sub.group_key in wanted]
+
+    def clear(self) -> list[tuple[str, str]]:
+        """Forget everything; returns the (stream, group) keys that were held."""
+        keys = list(self.keys)
+        self.by_id.clear()
+        self.groups.clear()
+        self.items.clear()
+        self.keys.clear()
+        return keys
+
+
+def _key(data: dict[str, Any], name: str, what: str, stream: str | None, group: str | None) -> str:
+    try:
+        return validate_key(what, data.get(name))
+    except StreamValidationError as exc:
+        raise FrameError("INVALID_MESSAGE", str(exc), stream, group) from None
+
+
+def parse_subscription(data: Any) -> Subscription:
+    """The subscription a ``join``/``leave`` frame's ``data`` describes; raises ``FrameError``."""
+    if not isinstance(data, dict):
+        raise FrameError("INVALID_MESSAGE", "data must be an object")
+    stream, group = frame_names(data)
+    stream = _key(data, "streamName", "streamName", stream, group)
+    group = _key(data, "groupId", "groupId", stream, group)
+    item_id = None if data.get("id") is None else _key(data, "id", "id", stream, group)
+    sub_id = _key(data, "subscriptionId", "subscriptionId", stream, group)
+    return Subscription(sub_id, stream, group, item_id)
+
+
+def snapshot(stream: Stream, sub: Subscription) -> tuple[str, int | None]:
+    """The ``sync`` frame for ``sub``, read after the subscription is registered (docs/protocol.md, "Joining"),
+    and the group's sequence number read before it (None when the storage keeps none).
+
+    An item sync carries the item's timestamp. A group sync carries the newest item's timestamp or now,
+    whichever is greater: the client drops a group sync older than the last update/delete it saw, so after a
+    reconnect a group whose newest item was deleted must still resync. A group sync holds at most the stream's
+    ``sync_limit`` newest items.
+    """
+    seq = stream.backend.group_seq(stream.name, sub.group_id)
+    if sub.item_id is None:
+        rows = stream.backend.get_group(stream.name, sub.group_id, stream.sync_limit)
+        timestamp = max([now_ms(), *(stored.timestamp for _, stored in rows)])
+        items: Any = [stream.item(id, stored.data) for id, stored in rows]
+        return Change(stream.name, sub.group_id, None, {"type": "sync", "data": items}, timestamp).text, seq
+    stored = stream.backend.get(stream.name, sub.group_id, sub.item_id)
+    if stored is None:
+        timestamp, item = now_ms() - ABSENT_ITEM_MARGIN_MS, None
+    else:
+        timestamp, item = stored.timestamp or now_ms(), stream.item(sub.item_id, stored.data)
+    return Change(stream.name, sub.group_id, sub.item_id, {"type": "sync", "data": item}, timestamp).text, seq
+
+
+#: A frame waiting behind a snapshot: the arguments of the socket's ``push``.
+Held = tuple[str, "tuple[str, str, str] | None", bool, "float | None"]
+
+
+class SnapshotHandoff:
+    """Changes that arrive while a socket's snapshots are read wait, then follow the syncs, so a client never
+    sees a change before the sync it belongs after (docs/protocol.md, "Joining"). One read at a time per
+    socket; ``push`` is the socket's own, which the frames go through afterwards."""
+
+    __slots__ = ("_lock", "held", "limit", "push")
+
+    def __init__(self, push: Callable[..., None], limit: int) -> None:
+        self.push, self.limit = push, limit
+        self.held: list[Held] | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def hold(self, frame: Held) -> bool | None:
+        """Keep ``frame`` for after the syncs: True; False when ``limit`` already wait (the client is cut off);
+        None when no snapshot is being read (send it now)."""
+        if self.held is None:
+            return None
+        if len(self.held) >= self.limit:
+            return False
+        self.held.append(frame)
+        return True
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[list[str]]:
+        """Read snapshots inside: append each sync frame to the list; on exit the syncs go out, then what was
+        held meanwhile."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            texts: list[str] = []
+            self.held = []
+            try:
+                yield texts
+            finally:
+                held, self.held = self.held, None
+                for text in texts:
+                    self.push(text)
+                for frame in held:
+                    self.push(*frame)
+
+
+def _valid(value: Any) -> str | None:
+    try:
+        return validate_key("name", value)
+    except StreamValidationError:
+        return None
+
+
+def frame_names(data: Any) -> tuple[str | None, str | None]:
+    """The stream and group a frame's ``data`` names, where they are valid names (for its error event; a frame
+    naming none is ignored)."""
+    if not isinstance(data, dict):
+        return None, None
+    return _valid(data.get("streamName")), _valid(data.get("groupId"))

@@ -1,0 +1,205 @@
+"""The default storage: items in the ``StreamItem`` table, each group's sequence and floor in ``StreamGroup``.
+
+Every write decides, atomically with itself, what subscribers depend on (docs/protocol.md):
+
+- the item's timestamp, ``max(now, previous + 1, floor + 1)``: strictly increasing per item, and greater than
+  any delete of the group, so an item re-created in the same millisecond is not dropped;
+- create or update: ``version`` is 1 only when the write inserted the row;
+- the group's sequence number, one more per committed write, in commit order (gap detection).
+
+Locks are always taken group row first, then item row, so concurrent writers cannot deadlock. On PostgreSQL a
+``set`` is one statement (the group bump is a CTE); on SQLite two, in one transaction (SQLite has no
+data-modifying CTE, and takes one writer at a time anyway). Other databases take a portable ORM path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from motia_django.encoding import decode
+from motia_django.models import StreamGroup, StreamItem
+from motia_django.stream.backends.base import Backend, StoredItem
+from motia_django.stream.items import next_timestamp, now_ms
+
+__all__ = ["DatabaseBackend", "group_seqs"]
+
+_ITEMS = StreamItem._meta.db_table
+_GROUPS = StreamGroup._meta.db_table
+
+
+class _Nothing(Exception):
+    """Raised inside a savepoint to undo a group bump when there was nothing to delete."""
+
+
+def _fast(connection: Any) -> bool:
+    return connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert
+
+
+def _greatest(connection: Any) -> str:
+    return "GREATEST" if connection.vendor == "postgresql" else "MAX"
+
+
+class DatabaseBackend(Backend):
+    """Items in the ``StreamItem`` table (see the module docstring)."""
+
+    pipelined = True
+    kind = "default"
+
+    def db_alias(self) -> str:
+        return router.db_for_write(StreamItem)
+
+    def _read_alias(self) -> str:
+        return router.db_for_read(StreamItem)
+
+    # --- reads -------------------------------------------------------------------------------------------
+
+    def get(self, stream: str, group_id: str, id: str) -> StoredItem | None:
+        row = (StreamItem.objects.using(self._read_alias()).filter(stream=stream, group_id=group_id, item_id=id)
+               .values_list("data", "timestamp").first())
+        return StoredItem(row[0], row[1]) if row else None
+
+    def get_group(self, stream: str, group_id: str, limit: int | None = None) -> list[tuple[str, StoredItem]]:
+        rows = StreamItem.objects.using(self._read_alias()).filter(stream=stream, group_id=group_id)
+        if limit is not None:  # the newest ``limit``, still oldest first
+            rows = rows.order_by("-created_at", "-id")[:limit]
+            found = list(rows.values_list("item_id", "data", "timestamp"))[::-1]
+        else:
+            found = list(rows.order_by("created_at", "id").values_list("item_id", "data", "timestamp"))
+        return [(item_id, StoredItem(data, ts)) for item_id, data, ts in found]
+
+    def group_seq(self, stream: str, group_id: str) -> int | None:
+        seq = (StreamGroup.objects.using(self._read_alias()).filter(stream=stream, group_id=group_id)
+               .values_list("seq", flat=True).first())
+        return int(seq or 0)
+
+    def list_groups(self, stream: str) -> list[str]:
+        qs = StreamItem.objects.using(self._read_alias()).filter(stream=stream)
+        return list(qs.order_by("group_id").values_list("group_id", flat=True).distinct())
+
+    def group_sizes(self, stream: str) -> dict[str, int]:
+        rows = StreamItem.objects.using(self._read_alias()).filter(stream=stream).order_by().values("group_id")
+        return dict(sorted(rows.annotate(n=Count("id")).values_list("group_id", "n")))
+
+    # --- writes ------------------------------------------------------------------------------------------
+
+    def set(self, stream: str, group_id: str, id: str, data: dict[str, Any], encoded: str) -> StoredItem:
+        alias = self.db_alias()
+        connection = connections[alias]
+        if not _fast(connection):
+            return self.update(stream, group_id, id, lambda current: data)
+        q, greatest = connection.ops.quote_name, _greatest(connection)
+        now = timezone.now()
+        dt = connection.ops.adapt_datetimefield_value(now)
+        json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+        upsert = (
+            f"INSERT INTO {q(_ITEMS)} (stream, group_id, item_id, data, version, timestamp, created_at, updated_at) "
+            f"VALUES (%s, %s, %s, {json_param}, 1, {greatest}(%s, {{floor}} + 1), %s, %s) "
+            f"ON CONFLICT (stream, group_id, item_id) DO UPDATE SET "
+            f"data = excluded.data, version = {q(_ITEMS)}.version + 1, "
+            f"timestamp = {greatest}(excluded.timestamp, {q(_ITEMS)}.timestamp + 1), updated_at = excluded.updated_at "
+            f"RETURNING version, timestamp"
+        )
+        params: list[Any] = [stream, group_id, id, encoded, now_ms(), dt, dt]
+        if connection.vendor == "postgresql":  # one statement: the group bump as a CTE, taken first
+            sql = (f"WITH g AS (INSERT INTO {q(_GROUPS)} (stream, group_id, seq, floor) VALUES (%s, %s, 1, 0) "
+                   f"ON CONFLICT (stream, group_id) DO UPDATE SET seq = {q(_GROUPS)}.seq + 1 RETURNING seq, floor) "
+                   + upsert.format(floor="(SELECT floor FROM g)") + ", (SELECT seq FROM g)")
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [stream, group_id, *params])
+                version, timestamp, seq = cursor.fetchone()
+            return StoredItem(data, timestamp, created=version == 1, seq=seq)
+        with transaction.atomic(using=alias):
+            seq, floor = StreamGroup.objects.bump(alias, stream, group_id)
+            with connection.cursor() as cursor:
+                cursor.execute(upsert.format(floor=int(floor)), params)
+                version, timestamp = cursor.fetchone()
+        return StoredItem(data, timestamp, created=version == 1, seq=seq)
+
+    def delete(self, stream: str, group_id: str, id: str) -> StoredItem | None:
+        alias = self.db_alias()
+        connection = connections[alias]
+        try:
+            with transaction.atomic(using=alias):
+                seq, _floor = StreamGroup.objects.bump(alias, stream, group_id)
+                found = self._remove(connection, stream, group_id, id)
+                if found is None:
+                    raise _Nothing  # nothing deleted: undo the bump
+                data, previous = found
+                timestamp = next_timestamp(previous)
+                bump_floor = StreamGroup.objects.using(alias).filter(stream=stream, group_id=group_id)
+                bump_floor.filter(floor__lt=timestamp).update(floor=timestamp)
+        except _Nothing:
+            return None
+        return StoredItem(data, timestamp, seq=seq)
+
+    @staticmethod
+    def _remove(connection: Any, stream: str, group_id: str, id: str) -> tuple[dict[str, Any], int] | None:
+        if _fast(connection):
+            with connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {connection.ops.quote_name(_ITEMS)} WHERE stream = %s AND "
+                               f"group_id = %s AND item_id = %s RETURNING data, timestamp", [stream, group_id, id])
+                row = cursor.fetchone()
+            if row is None:
+                return None
+            return (decode(row[0]) if isinstance(row[0], str | bytes) else row[0]), int(row[1])
+        items = StreamItem.objects.using(connection.alias)
+        found = (items.select_for_update().filter(stream=stream, group_id=group_id, item_id=id)
+                 .values_list("pk", "data", "timestamp").first())
+        if found is None:
+            return None
+        items.filter(pk=found[0])._raw_delete(connection.alias)
+        return found[1], found[2]
+
+    def update(
+        self, stream: str, group_id: str, id: str, change: Callable[[dict[str, Any] | None], dict[str, Any]]
+    ) -> StoredItem:
+        alias = self.db_alias()
+        items = StreamItem.objects.using(alias)
+        while True:
+            try:
+                with transaction.atomic(using=alias):
+                    seq, floor = StreamGroup.objects.bump(alias, stream, group_id)
+                    key = items.select_for_update().filter(stream=stream, group_id=group_id, item_id=id)
+                    row = key.values_list("data", "timestamp").first()
+                    data = change(row[0] if row else None)
+                    now = timezone.now()
+                    ts = next_timestamp(max(floor, row[1] if row else 0))
+                    if row is None:  # a plain INSERT (no signals); a concurrent create makes the loop retry
+                        items.bulk_create([StreamItem(stream=stream, group_id=group_id, item_id=id, data=data,
+                                                      timestamp=ts, created_at=now, updated_at=now)])
+                        return StoredItem(data, ts, created=True, seq=seq)
+                    key.update(data=data, timestamp=ts, version=F("version") + 1, updated_at=now)
+                    return StoredItem(data, ts, seq=seq, previous=row[0])
+            except IntegrityError:
+                continue
+
+    def clear(self, stream: str, group_id: str) -> list[tuple[str, StoredItem]]:
+        """Delete every item of the group, each as its own write (its own sequence number and timestamp)."""
+        ids = list(StreamItem.objects.using(self.db_alias()).filter(stream=stream, group_id=group_id)
+                   .order_by("created_at", "id").values_list("item_id", flat=True))
+        removed = []
+        with transaction.atomic(using=self.db_alias()):
+            for item_id in ids:
+                stored = self.delete(stream, group_id, item_id)
+                if stored is not None:
+                    removed.append((item_id, stored))
+        return removed
+
+
+def group_seqs(keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """The stored sequence numbers of ``keys`` ((stream, group id) pairs); groups never written are absent."""
+    by_stream: dict[str, list[str]] = {}
+    for stream, group_id in keys:
+        by_stream.setdefault(stream, []).append(group_id)
+    found: dict[tuple[str, str], int] = {}
+    groups = StreamGroup.objects.using(router.db_for_read(StreamGroup))
+    for stream, group_ids in by_stream.items():
+        for start in range(0, len(group_ids), 500):
+            rows = groups.filter(stream=stream, group_id__in=group_ids[start:start + 500])
+            found.update(((stream, g), int(seq)) for g, seq in rows.values_list("group_id", "seq"))
+    return found

@@ -1,6 +1,0 @@
-"""Settings of the browser tests' live server: the live test settings with the workbench on (DEBUG, as a developer
-runs the example)."""
-
-from tests.live_settings import *  # noqa: F403
-
-DEBUG = True

@@ -1,0 +1,732 @@
+"""The Python stream client (motia_django.client).
+
+- State machine: frames applied as Motia's JS client applies them, checked against a transliteration of its code
+  and, with Node, against the real ``@motiadev/stream-client-browser`` fed the same random frames.
+- Connection handling against a fake socket (joins answered in order, refusals, reconnects, auth, backoff).
+- End to end against a real Daphne serving the example project: state and changes, events, refused joins, bad
+  URLs, refused handshakes, and a server restart with writes made while it was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidStatus
+from websockets.http11 import Response
+
+from motia_django.client import Change, Event, StreamClient, SyncStreamClient, connect
+from motia_django.client import connection as client_module
+from motia_django.exceptions import (
+    InvalidStreamURL,
+    MotiaError,
+    StreamAuthError,
+    StreamClientError,
+    StreamConnectionError,
+    StreamJoinRefused,
+    StreamTimeout,
+    StreamValidationError,
+)
+from tests.support.realtime import JS_DIR, chat, ensure_stream_client, write
+from tests.support.server import LiveServer, base_env, free_port, manage
+
+# --- a fake socket: the server side of one connection, driven by the test ------------------------------------
+
+
+class FakeSocket:
+    def __init__(self, url: str, options: dict[str, Any]) -> None:
+        self.url, self.options = url, options
+        self.sent: list[dict[str, Any]] = []
+        self.inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self.close_code: int | None = None
+
+    async def send(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+    async def close(self) -> None:
+        self.drop(1000)
+
+    def drop(self, code: int = 1006) -> None:
+        self.close_code = self.close_code or code
+        self.inbox.put_nowait(None)
+
+    def feed(self, frame: Any) -> None:
+        self.inbox.put_nowait(frame if isinstance(frame, str | bytes) else json.dumps(frame))
+
+    async def __aiter__(self) -> Any:
+        while (message := await self.inbox.get()) is not None:
+            yield message
+
+    def messages(self, type: str) -> list[dict[str, Any]]:
+        return [m["data"] for m in self.sent if m["type"] == type]
+
+
+class FakeServer:
+    """Stands in for ``websockets``' ``connect``: every connection is a new ``FakeSocket``."""
+
+    def __init__(self) -> None:
+        self.sockets: list[FakeSocket] = []
+        self.failures: list[Exception] = []  # raised by the next connection attempts, in order
+
+    async def connect(self, url: str, **options: Any) -> FakeSocket:
+        if self.failures:
+            raise self.failures.pop(0)
+        socket = FakeSocket(url, options)
+        self.sockets.append(socket)
+        return socket
+
+    @property
+    def socket(self) -> FakeSocket:
+        return self.sockets[-1]
+
+
+@pytest.fixture
+def fake() -> Any:
+    server = FakeServer()
+    with mock.patch.object(client_module, "ws_connect", server.connect):
+        yield server
+
+
+def fast(url: str = "ws://fake.test:3000", **options: Any) -> StreamClient:
+    return StreamClient(url, min_backoff=0.01, max_backoff=0.02, join_timeout=2, **options)
+
+
+def frame(type: str, data: Any = None, *, ts: int, stream: str = "chat", group: str = "room", id: str | None = None,
+          event: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": type, "data": data} if event is None else {"type": "event", "event": event}
+    out: dict[str, Any] = {"timestamp": ts, "streamName": stream, "groupId": group, "event": body}
+    if id is not None:
+        out["id"] = id
+    return out
+
+
+def error(code: str, *, stream: str = "chat", group: str = "room", ts: int = 1) -> dict[str, Any]:
+    return frame("event", ts=ts, stream=stream, group=group,
+                 event={"type": "error", "data": {"code": code, "message": code.lower()}})
+
+
+async def until(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+# --- URLs and arguments --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("http://127.0.0.1:3000", "the stream WebSocket of that server is ws://127.0.0.1:3000"),
+    ("https://example.com/", "wss://example.com/"),
+    ("127.0.0.1:3000", "not a WebSocket URL"),
+    ("ftp://host", "not a WebSocket URL"),
+    ("ws://", "has no host"),
+    ("ws://host:99999", "not a valid URL"),
+])
+def test_a_bad_url_is_refused_before_connecting(url, message):
+    with pytest.raises(InvalidStreamURL, match=message) as refused:
+        StreamClient(url)
+    assert isinstance(refused.value, MotiaError) and isinstance(refused.value, ValueError)
+
+
+def test_a_token_a_subprotocol_cannot_carry_is_refused():
+    with pytest.raises(StreamClientError, match="authToken"):
+        StreamClient("ws://h", token="has spaces, and a comma")
+
+
+async def test_subscribing_needs_a_connection_and_valid_keys(fake):
+    client = fast()
+    with pytest.raises(StreamClientError, match="not connected"):
+        client.group("chat", "room")
+    async with client:
+        with pytest.raises(StreamValidationError, match="group id must not be empty"):
+            client.group("chat", "")
+        with pytest.raises(StreamValidationError, match="item id is longer than 255"):
+            client.item("chat", "room", "x" * 256)
+        await until(lambda: True)
+        assert fake.socket.messages("join") == []  # nothing was sent for them
+    with pytest.raises(StreamClientError):
+        await client.connect()  # a client is used once
+
+
+# --- joins, state and changes over the fake socket -----------------------------------------------------------
+
+
+async def test_joins_sync_changes_and_events(fake):
+    async with fast(token="secret") as client:
+        assert fake.socket.options["subprotocols"] == ["Authorization", "secret"]
+        group = client.group("chat", "room")
+        item = client.item("chat", "room", "m1")
+        await until(lambda: len(fake.socket.messages("join")) == 2)
+        g_join, i_join = fake.socket.messages("join")
+        assert g_join == {"streamName": "chat", "groupId": "room", "subscriptionId": group.subscription_id}
+        assert i_join == {"streamName": "chat", "groupId": "room", "id": "m1",
+                          "subscriptionId": item.subscription_id}
+        assert not group.synced
+
+        fake.socket.feed(frame("sync", [{"id": "m0", "text": "old"}], ts=100))
+        fake.socket.feed(frame("sync", None, ts=50, id="m1"))
+        assert await group is group and await item.ready() is item
+        assert group.state == [{"id": "m0", "text": "old"}] and item.state is None
+
+        fake.socket.feed(frame("create", {"id": "m1", "text": "hi"}, ts=101, id="m1"))
+        fake.socket.feed(frame("update", {"id": "m1", "text": "edited"}, ts=102, id="m1"))
+        fake.socket.feed(frame("event", ts=103, id="m1", event={"type": "typing", "data": {"user": "u1"}}))
+        fake.socket.feed(frame("event", ts=104, event={"type": "ping", "data": None}))  # group-level
+        fake.socket.feed(frame("delete", {"id": "m0", "text": "old"}, ts=105, id="m0"))
+
+        seen = [await group.next(2) for _ in range(6)]
+        assert [c.type for c in seen] == ["sync", "create", "update", "event", "event", "delete"]
+        assert seen[1].item == {"id": "m1", "text": "hi"} and seen[1].id == "m1"
+        assert seen[3].event == Event("typing", {"user": "u1"}) and seen[4].event == Event("ping", None)
+        assert seen[5].state == group.state == [{"id": "m1", "text": "edited"}]
+        assert seen[0].state == [{"id": "m0", "text": "old"}] and not seen[0].resync
+
+        items = [await item.next(2) for _ in range(4)]
+        assert [c.type for c in items] == ["sync", "create", "update", "event"]  # group-level ping: not the item's
+        assert item.state == {"id": "m1", "text": "edited"}
+        with pytest.raises(StreamTimeout, match="no change on chat/room/m1"):
+            await item.next(0.05)
+
+        await item.close()
+        await until(lambda: fake.socket.messages("leave") == [i_join])
+        assert [c async for c in item] == []  # a closed subscription's iteration ends
+    assert fake.socket.messages("leave")[-1] == g_join  # leaving on exit of ``async with``
+    assert not client.connected
+
+
+async def test_as_dict_is_what_tail_prints():
+    change = Change("create", "chat", "room", "m1", 7, [{"id": "m1"}], item={"id": "m1"})
+    assert change.as_dict() == {"type": "create", "stream": "chat", "groupId": "room", "id": "m1", "timestamp": 7,
+                                "data": {"id": "m1"}}
+    sync = Change("sync", "chat", "room", None, 8, [{"id": "m1"}], resync=True)
+    assert sync.as_dict() == {"type": "sync", "stream": "chat", "groupId": "room", "timestamp": 8,
+                              "data": [{"id": "m1"}], "resync": True}
+    event = Change("event", "chat", "room", None, 9, [], event=Event("typing", {"u": 1}))
+    assert event.as_dict()["event"] == {"type": "typing", "data": {"u": 1}}
+    json.dumps([change.as_dict(), sync.as_dict(), event.as_dict()])
+
+
+async def test_frames_that_are_not_the_protocols_are_ignored(fake):
+    async with fast() as client:
+        group = client.group("chat", "room")
+        await until(lambda: fake.socket.messages("join"))
+        for junk in ["not json", b"\x00binary", "[]", json.dumps({"event": {"type": "sync"}}),
+                     json.dumps({**frame("sync", [], ts=1), "timestamp": "soon"}),
+                     json.dumps(frame("event", ts=1, event={"no": "type"}))]:
+            fake.socket.feed(junk)
+        fake.socket.feed(frame("sync", [], ts=5))
+        assert (await group).state == []
+        assert client.connected
+
+
+async def test_a_refused_join_raises_and_finds_its_subscription(fake):
+    """Errors carry no id: an error answers the oldest join waiting on its stream and group."""
+    async with fast() as client:
+        item = client.item("chat", "room", "secret")
+        group = client.group("chat", "room")
+        other = client.group("chat", "other")
+        await until(lambda: len(fake.socket.messages("join")) == 3)
+        fake.socket.feed(error("STREAM_ACCESS_DENIED"))  # answers the item join, the oldest on chat/room
+        fake.socket.feed(frame("sync", [], ts=10, group="other"))
+        fake.socket.feed(frame("sync", [], ts=10))
+        with pytest.raises(StreamJoinRefused) as refused:
+            await item
+        assert refused.value.code == "STREAM_ACCESS_DENIED" and refused.value.id == "secret"
+        assert "chat/room/secret was refused: STREAM_ACCESS_DENIED" in str(refused.value)
+        assert (await group).state == [] and (await other).state == []
+        assert item.closed and item not in client.subscriptions
+        with pytest.raises(StreamJoinRefused):
+            await item.next(1)
+
+        # with no join waiting, an error event is an event of the group (as in Motia's client)
+        fake.socket.feed(error("SOMETHING", ts=11))
+        await group.next(1)  # its sync
+        assert (await group.next(1)).event == Event("error", {"code": "SOMETHING", "message": "something"})
+
+
+@pytest.mark.parametrize("code", ["STREAM_NOT_FOUND", "INVALID_MESSAGE", "TOO_MANY_SUBSCRIPTIONS", "SYNC_FAILED"])
+async def test_every_error_code_refuses_the_join(fake, code):
+    async with fast() as client:
+        sub = client.group("chat", "room")
+        await until(lambda: fake.socket.messages("join"))
+        fake.socket.feed(error(code))
+        with pytest.raises(StreamJoinRefused) as refused:
+            await sub.ready()
+        assert refused.value.code == code and refused.value.message == code.lower()
+
+
+async def test_a_join_closed_before_its_answer_keeps_its_place(fake):
+    """A subscription closed before its answer still owns that answer, so a refusal of it is not blamed on a
+    later join on the same group."""
+    async with fast() as client:
+        first = client.group("chat", "room")
+        await first.close()
+        second = client.group("chat", "room")
+        await until(lambda: len(fake.socket.messages("join")) == 2)
+        fake.socket.feed(error("STREAM_ACCESS_DENIED"))  # the first join's answer
+        fake.socket.feed(frame("sync", [{"id": "a"}], ts=3))
+        assert (await second).state == [{"id": "a"}]
+
+
+async def test_ready_times_out_with_a_clear_error(fake):
+    async with fast() as client:
+        with pytest.raises(StreamTimeout, match=r"no sync for chat/room within 0.05s"):
+            await client.group("chat", "room").ready(0.05)
+
+
+async def test_wait_for_and_a_slow_consumer(fake):
+    async with fast(max_pending=3) as client:
+        group = client.group("chat", "room")
+        await until(lambda: fake.socket.messages("join"))
+        fake.socket.feed(frame("sync", [], ts=1))
+        for n in range(10):
+            fake.socket.feed(frame("create", {"id": f"m{n}"}, ts=2 + n, id=f"m{n}"))
+        state = await group.wait_for(lambda s: len(s) == 10, timeout=2)
+        assert [i["id"] for i in state] == [f"m{n}" for n in range(10)]
+        with pytest.raises(StreamTimeout, match="did not match"):
+            await group.wait_for(lambda s: len(s) == 11, timeout=0.05)
+        # the consumer never read: its backlog became one sync of the then current state, then what followed
+        changes = [c async for c in _take(group, 10)]
+        assert 1 <= len(changes) < 3
+        assert changes[0].type == "sync" and changes[0].resync
+        assert changes[-1].state == state
+
+
+# --- reconnecting --------------------------------------------------------------------------------------------
+
+
+async def test_reconnect_rejoins_and_the_fresh_sync_replaces_the_state(fake):
+    hooks: list[str] = []
+
+    async def async_hook(client: StreamClient) -> None:
+        hooks.append("async")
+
+    async with fast(on_reconnect=lambda client: hooks.append("sync")) as client:
+        client.on_reconnect(async_hook)
+        group = client.group("chat", "room")
+        item = client.item("chat", "room", "a")
+        await until(lambda: len(fake.socket.messages("join")) == 2)
+        first = fake.socket
+        first.feed(frame("sync", [{"id": "a", "v": 1}, {"id": "b"}], ts=1000))
+        first.feed(frame("sync", {"id": "a", "v": 1}, ts=900, id="a"))
+        first.feed(frame("update", {"id": "a", "v": 2}, ts=1001, id="a"))
+        await group.wait_for(lambda s: bool(s) and s[0]["v"] == 2, timeout=2)
+
+        first.drop()
+        await until(lambda: len(fake.sockets) == 2 and len(fake.socket.messages("join")) == 2)
+        second = fake.socket
+        assert second.messages("join") == first.messages("join")  # the same subscriptions, same ids
+        await client.wait_connected(2)
+        assert client.connected and client.reconnects == 1
+        await until(lambda: sorted(hooks) == ["async", "sync"])
+
+        # while it was down, b was deleted and a was deleted; a server whose clock is behind answers
+        second.feed(frame("sync", [], ts=500))
+        second.feed(frame("sync", None, ts=400, id="a"))
+        await group.wait_for(lambda s: s == [], timeout=2)
+        await item.wait_for(lambda s: s is None, timeout=2)
+        syncs = [c async for c in _take(group, 5) if c.type == "sync"]
+        assert [c.resync for c in syncs] == [False, True]
+
+
+async def _take(sub: Any, n: int) -> Any:
+    for _ in range(n):
+        try:
+            yield await sub.next(0.2)
+        except StreamTimeout:
+            return
+
+
+async def test_subscriptions_made_while_down_are_joined_on_reconnect(fake):
+    async with fast() as client:
+        fake.failures = [OSError(111, "Connection refused")] * 10
+        fake.socket.drop()
+        await until(lambda: not client.connected)
+        sub = client.group("chat", "later")
+        await until(lambda: len(fake.sockets) == 2 and fake.socket.messages("join"), timeout=5)
+        assert fake.socket.messages("join") == [{"streamName": "chat", "groupId": "later",
+                                                 "subscriptionId": sub.subscription_id}]
+        fake.socket.feed(frame("sync", [], ts=1, group="later"))
+        assert (await sub).synced
+
+
+async def test_a_refused_handshake_on_reconnect_ends_everything(fake):
+    async with fast() as client:
+        group = client.group("chat", "room")
+        await until(lambda: fake.socket.messages("join"))
+        fake.socket.feed(frame("sync", [], ts=1))
+        await group
+        fake.failures = [OSError(111, "Connection refused"), InvalidStatus(Response(401, "Unauthorized", Headers()))]
+        fake.socket.drop()
+        await until(lambda: client.error is not None)
+        assert isinstance(client.error, StreamAuthError) and client.error.status == 401
+        assert len(fake.sockets) == 1  # not retried after the 401
+        assert (await group.next(1)).type == "sync"  # what had arrived is still handed out, then the error
+        with pytest.raises(StreamAuthError, match="HTTP 401"):
+            await group.next(1)
+        with pytest.raises(StreamAuthError):
+            client.group("chat", "room")
+        with pytest.raises(StreamAuthError):
+            await client.wait_connected(1)
+
+
+async def test_without_reconnect_a_drop_ends_the_subscriptions(fake):
+    async with fast(reconnect=False) as client:
+        group = client.group("chat", "room")
+        await until(lambda: fake.socket.messages("join"))
+        fake.socket.drop()
+        with pytest.raises(StreamConnectionError, match="reconnect is off"):
+            await group.ready(2)
+
+
+@pytest.mark.parametrize(("failure", "raised", "message"), [
+    (OSError(111, "Connect call failed"), StreamConnectionError, "Connection refused; is the server running"),
+    (TimeoutError(), StreamConnectionError, "no answer within"),
+    (InvalidStatus(Response(403, "Forbidden", Headers())), StreamAuthError, "HTTP 403"),
+    (InvalidStatus(Response(404, "Not Found", Headers())), StreamConnectionError, "HTTP 404 instead of a WebSocket"),
+])
+async def test_the_first_connection_is_not_retried(fake, failure, raised, message):
+    fake.failures = [failure]
+    with pytest.raises(raised, match=message):
+        await fast().connect()
+    assert fake.sockets == []
+
+
+# --- the state machine against Motia's client ------------------------------------------------------------------
+
+SUBS = [("g", "s", "g", None), ("ia", "s", "g", "a"), ("ib", "s", "g", "b"), ("h", "s", "h", None)]
+ITEM_OF = {name: id for name, _, _, id in SUBS}
+EVENT_TYPES = ["typing", "ping"]
+
+ids = st.sampled_from(["a", "b", "c"])
+stamps = st.integers(min_value=0, max_value=12)
+groups = st.sampled_from(["g", "g", "g", "h"])
+items = st.builds(lambda id, v: {"id": id, "v": v}, ids, st.integers(0, 3))
+
+
+def _frame(group: str, ts: int, event: dict[str, Any], id: str | None = None) -> dict[str, Any]:
+    return {"timestamp": ts, "streamName": "s", "groupId": group, **({"id": id} if id else {}), "event": event}
+
+
+frames = st.lists(st.one_of(
+    st.builds(lambda g, ts, data: _frame(g, ts, {"type": "sync", "data": data}), groups, stamps,
+              st.lists(items, max_size=3, unique_by=lambda i: i["id"])),
+    st.builds(lambda g, ts, id, v: _frame(g, ts, {"type": "sync", "data": {"id": id, "v": v} if v else None}, id),
+              groups, stamps, ids, st.integers(0, 2)),
+    st.builds(lambda g, ts, kind, item: _frame(g, ts, {"type": kind, "data": item}, item["id"]),
+              groups, stamps, st.sampled_from(["create", "create", "update", "update", "delete"]), items),
+    st.builds(lambda g, ts, id, type, data: _frame(g, ts, {"type": "event", "event": {"type": type, "data": data}},
+                                                   id), groups, stamps, st.none() | ids, st.sampled_from(EVENT_TYPES),
+              st.integers(0, 9)),
+), max_size=30)
+
+
+def reference(frames: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
+    """Motia's ``@motiadev/stream-client`` (dist/index.js), transliterated: ``Stream.messageListener``'s routing
+    and the listeners of ``StreamGroupSubscription`` and ``StreamItemSubscription``."""
+    state: dict[str, Any] = {name: [] if id is None else None for name, _, _, id in SUBS}
+    last = dict.fromkeys(state, 0)
+    per_item: dict[str, dict[str, int]] = {name: {} for name in state}
+    events: dict[str, list[Any]] = {name: [] for name in state}
+
+    def group_listener(name: str, m: dict[str, Any]) -> None:
+        kind, data = m["event"]["type"], m["event"].get("data")
+        if kind == "sync":
+            if m["timestamp"] < last[name]:
+                return
+            per_item[name], last[name], state[name] = {}, m["timestamp"], data
+        elif kind == "create":
+            if not any(i["id"] == data["id"] for i in state[name]):
+                state[name] = [*state[name], data]
+        elif kind == "update":
+            current = per_item[name].get(data["id"])
+            if current and current >= m["timestamp"]:
+                return
+            last[name] = per_item[name][data["id"]] = m["timestamp"]
+            state[name] = [data if i["id"] == data["id"] else i for i in state[name]]
+        elif kind == "delete":
+            last[name] = per_item[name][data["id"]] = m["timestamp"]
+            state[name] = [i for i in state[name] if i["id"] != data["id"]]
+        elif kind == "event":
+            events[name].append([m["event"]["event"]["type"], m["event"]["event"]["data"]])
+
+    def item_listener(name: str, m: dict[str, Any]) -> None:
+        if m["timestamp"] <= last[name]:
+            return
+        last[name] = m["timestamp"]
+        kind = m["event"]["type"]
+        if kind in ("sync", "create", "update"):
+            state[name] = m["event"]["data"]
+        elif kind == "delete":
+            state[name] = None
+        elif kind == "event":
+            events[name].append([m["event"]["event"]["type"], m["event"]["event"]["data"]])
+
+    def room(m: dict[str, Any]) -> list[str]:
+        return [name for name, stream, group, id in SUBS
+                if (stream, group, id) == (m["streamName"], m["groupId"], m.get("id"))]
+
+    states = []
+    for m in frames:
+        for name in room(m):
+            (item_listener if ITEM_OF[name] else group_listener)(name, m)
+        if m.get("id") and m["event"]["type"] != "sync":
+            for name in room({**m, "id": None}):
+                group_listener(name, m)
+        states.append(dict(state))
+    return states, events
+
+
+def python_client(frames: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
+    """The same frames through ``StreamClient`` (its dispatch, as the socket hands them over)."""
+
+    async def run() -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
+        server = FakeServer()
+        with mock.patch.object(client_module, "ws_connect", server.connect):
+            async with StreamClient("ws://fake.test") as client:
+                subs = {name: client.item(s, g, id) if id else client.group(s, g) for name, s, g, id in SUBS}
+                states = []
+                for m in frames:
+                    client._dispatch(json.dumps(m))
+                    states.append({name: sub.state for name, sub in subs.items()})
+                events = {name: [[c.event.type, c.event.data] for c in sub._queue if c.event is not None]
+                          for name, sub in subs.items()}
+                for sub in subs.values():  # every change carries the state it left behind
+                    if sub._queue:
+                        assert sub._queue[-1].state == sub.state
+                return states, events
+
+    return asyncio.run(run())
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(frames)
+def test_the_state_machine_matches_motias_client_code(frames):
+    assert python_client(frames) == reference(frames)
+
+
+@pytest.fixture(scope="module")
+def motia_replay() -> Any:
+    """Motia's real browser client in Node, fed frames by tests/js/replay.mjs."""
+    ensure_stream_client()
+    proc = subprocess.Popen(["node", str(JS_DIR / "replay.mjs")], cwd=JS_DIR, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def replay(frames: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
+        assert proc.stdin is not None and proc.stdout is not None
+        subs = [{"name": n, "stream": s, "group": g, "id": i} for n, s, g, i in SUBS]
+        proc.stdin.write(json.dumps({"subs": subs, "events": EVENT_TYPES, "frames": frames}) + "\n")
+        answer = json.loads(proc.stdout.readline())
+        return answer["states"], answer["events"]
+
+    yield replay
+    proc.stdin.close()  # type: ignore[union-attr]
+    proc.wait(timeout=10)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(frames=frames)
+def test_the_state_machine_matches_motias_real_client(motia_replay, frames):
+    """Differential: the same random frames through the real @motiadev/stream-client-browser and ours."""
+    assert python_client(frames) == motia_replay(frames)
+
+
+# --- end to end: a real Daphne -------------------------------------------------------------------------------
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def wrote(server: Any, op: str, **body: Any) -> Any:
+    return await asyncio.to_thread(write, server, op, **body)
+
+
+@pytest.mark.e2e
+async def test_item_and_group_against_a_real_server(daphne_server):
+    room = unique("room")
+    await wrote(daphne_server, "set", stream="chatMessage", group=room, id="a", data=chat("a", "first"))
+    async with StreamClient(daphne_server.ws_url) as client:
+        group = await client.group("chatMessage", room)
+        item = await client.item("chatMessage", room, "b")
+        assert group.state == [chat("a", "first")] and item.state is None
+
+        await wrote(daphne_server, "set", stream="chatMessage", group=room, id="b", data=chat("b"))
+        await wrote(daphne_server, "update", stream="chatMessage", group=room, id="b",
+                    ops=[{"type": "set", "path": "message", "value": "edited"}])
+        await wrote(daphne_server, "send", stream="chatMessage", channel={"groupId": room, "id": "b"},
+                    event={"type": "typing", "data": {"user": "u1"}})
+        await wrote(daphne_server, "delete", stream="chatMessage", group=room, id="a")
+
+        changes = [await group.next(10) for _ in range(5)]
+        assert [(c.type, c.id) for c in changes] == [("sync", None), ("create", "b"), ("update", "b"),
+                                                    ("event", "b"), ("delete", "a")]
+        assert changes[3].event == Event("typing", {"user": "u1"})
+        assert changes[4].item == chat("a", "first")
+        assert group.state == [chat("b", "edited")]
+        item_changes = [await item.next(10) for _ in range(4)]
+        assert [c.type for c in item_changes] == ["sync", "create", "update", "event"]
+        assert item.state == chat("b", "edited")
+        assert all(b.timestamp > a.timestamp for a, b in itertools.pairwise(item_changes))
+
+        # leaving: nothing more reaches the closed subscription; the group still hears
+        await item.close()
+        await wrote(daphne_server, "set", stream="chatMessage", group=room, id="b", data=chat("b", "after"))
+        await group.wait_for(lambda s: s == [chat("b", "after")], timeout=10)
+        assert item.state == chat("b", "edited")
+
+
+@pytest.mark.e2e
+async def test_refused_joins_against_a_real_server(daphne_server, monkeypatch):
+    async with StreamClient(daphne_server.ws_url) as client:
+        with pytest.raises(StreamJoinRefused) as missing:
+            await client.group("nope", "room")
+        assert missing.value.code == "STREAM_NOT_FOUND"
+        with pytest.raises(StreamJoinRefused) as denied:
+            await client.group("private", "bob")  # no token: bob's group is bob's only (tests/live_access.py)
+        assert denied.value.code == "STREAM_ACCESS_DENIED"
+        public = await client.group("private", "public")
+        assert public.state == [] and client.connected
+        # the server's INVALID_MESSAGE, which the client's own key checks normally spare the user
+        monkeypatch.setattr(client_module, "validate_key", lambda *args, **kwargs: None)
+        with pytest.raises(StreamJoinRefused) as invalid:
+            await client.item("chatMessage", "room", "x" * 300)
+        assert invalid.value.code == "INVALID_MESSAGE"
+        assert client.connected and not public.closed
+
+
+@pytest.mark.e2e
+async def test_a_token_is_offered_like_motias_clients_do(daphne_server):
+    async with StreamClient(daphne_server.ws_url, token="alice-token") as client:
+        assert (await client.group("private", "alice")).state == []
+        with pytest.raises(StreamJoinRefused, match="STREAM_ACCESS_DENIED"):
+            await client.group("private", "bob")
+    async with StreamClient(f"{daphne_server.ws_url}/?authToken=bob-token") as client:
+        assert (await client.group("private", "bob")).synced
+
+
+@pytest.mark.e2e
+async def test_a_refused_handshake_is_an_auth_error(daphne_server):
+    started = time.monotonic()
+    with pytest.raises(StreamAuthError, match="refused the connection") as refused:
+        async with StreamClient(daphne_server.ws_url, token="refuse-401"):
+            pass
+    assert refused.value.status == 403  # Daphne can only answer 403
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.e2e
+async def test_nothing_listening_is_a_prompt_connection_error():
+    url = f"ws://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(StreamConnectionError, match="Connection refused; is the server running"):
+        async with StreamClient(url):
+            pass
+    with pytest.raises(StreamConnectionError, match=r"unknown host|no answer within 3"):  # however slow DNS is
+        async with StreamClient("ws://no-such-host.invalid:3000", open_timeout=3):
+            pass
+    assert time.monotonic() - started < 8
+
+
+@pytest.mark.e2e
+async def test_a_401_under_uvicorn(live_db_url, tmp_path):
+    server = LiveServer(base_env(live_db_url), log_dir=tmp_path, server="uvicorn")
+    await asyncio.to_thread(server.start)
+    try:
+        with pytest.raises(StreamAuthError) as refused:
+            await StreamClient(server.ws_url, token="refuse-401").connect()
+        assert refused.value.status == 401
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+@pytest.mark.e2e
+async def test_a_server_restart_then_the_state_converges(live_db_url, tmp_path):
+    """The server stops; a third process (manage.py streams) changes the group while it is down, deleting the
+    group's newest item; the server starts again on the same port; the client reconnects and its state is the
+    database's, and live changes flow again."""
+    env = base_env(live_db_url)
+    server = LiveServer(env, log_dir=tmp_path)
+    room = unique("restart")
+    reconnected = asyncio.Event()
+    await asyncio.to_thread(server.start)
+    try:
+        await wrote(server, "set", stream="chatMessage", group=room, id="a", data=chat("a"))
+        await wrote(server, "set", stream="chatMessage", group=room, id="b", data=chat("b"))
+        async with StreamClient(server.ws_url, min_backoff=0.2, max_backoff=1.0,
+                                on_reconnect=lambda client: reconnected.set()) as client:
+            group = await client.group("chatMessage", room)
+            item_a = await client.item("chatMessage", room, "a")
+            item_b = await client.item("chatMessage", room, "b")
+            await wrote(server, "update", stream="chatMessage", group=room, id="b",
+                        ops=[{"type": "set", "path": "message", "value": "newest"}])
+            await group.wait_for(lambda s: s == [chat("a"), chat("b", "newest")], timeout=10)
+
+            await asyncio.to_thread(server.stop)
+            await until(lambda: not client.connected, timeout=10)
+            await asyncio.to_thread(manage, env, "streams", "delete", "chatMessage", room, "b")
+            await asyncio.to_thread(manage, env, "streams", "set", "chatMessage", room, "a",
+                                    json.dumps(chat("a", "while down")))
+            await asyncio.to_thread(manage, env, "streams", "set", "chatMessage", room, "c", json.dumps(chat("c")))
+            assert group.state == [chat("a"), chat("b", "newest")]  # stale while down, as it must be
+
+            await asyncio.to_thread(server.start)
+            await asyncio.wait_for(reconnected.wait(), 20)
+            assert client.connected and client.reconnects == 1
+            expected = [chat("a", "while down"), chat("c")]
+            assert await group.wait_for(lambda s: s == expected, timeout=10) == expected
+            await item_a.wait_for(lambda s: s == chat("a", "while down"), timeout=10)
+            await item_b.wait_for(lambda s: s is None, timeout=10)
+            resyncs = [c async for c in _take(group, 10) if c.type == "sync"]
+            assert resyncs[-1].resync and resyncs[-1].state == expected
+
+            await wrote(server, "set", stream="chatMessage", group=room, id="d", data=chat("d"))
+            await group.wait_for(lambda s: s == [*expected, chat("d")], timeout=10)
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+@pytest.mark.e2e
+def test_the_sync_facade(daphne_server):
+    room = unique("sync")
+    write(daphne_server, "set", stream="chatMessage", group=room, id="a", data=chat("a"))
+    script = connect(daphne_server.ws_url)
+    assert script.item("chatMessage", room, "a").get() == chat("a")  # connect(url).item(...).get()
+    script.close()
+    with SyncStreamClient(daphne_server.ws_url) as client:
+        assert client.connected
+        group = client.group("chatMessage", room)
+        assert group.state == [chat("a")]
+        write(daphne_server, "set", stream="chatMessage", group=room, id="b", data=chat("b"))
+        assert group.wait_for(lambda s: len(s) == 2, timeout=10) == [chat("a"), chat("b")]
+        assert [c.type for c in group.changes(timeout=0.5)] == ["sync", "create"]
+        with pytest.raises(StreamJoinRefused):
+            client.item("nope", room, "a")
+        group.close()
+        assert list(group.changes(timeout=0.5)) == []
+    with pytest.raises(StreamConnectionError):
+        SyncStreamClient(f"ws://127.0.0.1:{free_port()}")
+
+
+def test_the_client_needs_no_django_project():
+    """A script outside any Django project can use the client: it imports nothing of Django."""
+    code = ("import sys; from motia_django.client import StreamClient; StreamClient('ws://h'); "
+            "assert not any(m == 'django' or m.startswith('django.') for m in sys.modules), 'django imported'; "
+            "print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={"PATH": os.environ.get("PATH", "")}, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
