@@ -5,16 +5,16 @@
     async with StreamClient("ws://127.0.0.1:3000", token="...") as client:
         room = await client.group("chatMessage", "room-1")    # waits for the group's first sync
         print(room.state)                                      # its items, in creation order
-        async for change in room:                              # sync, create, update, delete, event
-            print(change.type, change.item, change.event)
+        async for notice in room:                              # sync, create, update, delete, event
+            print(notice.type, notice.item, notice.event)
 
 Frames are applied to a subscription's state as ``@motiadev/stream-client`` applies them (docs/protocol.md), so
 a Python consumer sees what a browser sees: a group ignores a ``sync`` older than its last update or delete,
 drops an ``update`` for an id it does not hold and a ``create`` for one it does; an item drops every frame not
-newer than its last. The first change of every subscription is its ``sync``.
+newer than its last. The first notification of every subscription is its ``sync``.
 
 The connection is kept: when it drops, the client reconnects with backoff (0.5 s doubling to 10 s, jittered)
-and joins every live subscription again, and each one's fresh ``sync`` replaces its state (a ``Change`` with
+and joins every live subscription again, and each one's fresh ``sync`` replaces its state (a ``Notification`` with
 ``resync=True``). A new connection starts every subscription's clock afresh, which is where we differ from
 the JS client: its stale view never outlives a reconnect, even when the server's clock moved back.
 
@@ -31,16 +31,16 @@ This module needs no Django settings: it imports only motia_django's leaf layer.
 """
 
 from motia_django.client.connection import StreamClient
-from motia_django.client.frames import Change, ChangeType, Event
+from motia_django.client.frames import EphemeralEvent, Notification, NotificationType
 from motia_django.client.subscriptions import GroupSubscription, ItemSubscription, Subscription
 from motia_django.client.sync import SyncStreamClient, SyncSubscription, connect
 
 __all__ = [
-    "Change",
-    "ChangeType",
-    "Event",
+    "EphemeralEvent",
     "GroupSubscription",
     "ItemSubscription",
+    "Notification",
+    "NotificationType",
     "StreamClient",
     "Subscription",
     "SyncStreamClient",

@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 from websockets.typing import Subprotocol
 
-from motia_django.client.frames import TOKEN_CHARS, Frame, check_url, parse, reason
+from motia_django.client.frames import TOKEN_CHARS, ServerFrame, check_url, parse, reason
 from motia_django.client.subscriptions import GroupSubscription, ItemSubscription, Subscription
 from motia_django.encoding import encode
 from motia_django.exceptions import (
@@ -36,8 +36,6 @@ Room = tuple[str, str, str | None]
 Hook = Callable[["StreamClient"], object]
 
 logger = logging.getLogger("motia_django.client")
-
-
 
 
 
@@ -167,7 +165,7 @@ class StreamClient:
         self._pending.clear()
         self._writer = asyncio.create_task(self._write(ws, self._outbox))
         for sub in self._subs.values():
-            sub._restart()
+            sub.feed.restart()
             self._send_join(sub)
         assert self._open_event is not None
         self._open_event.set()
@@ -254,7 +252,7 @@ class StreamClient:
         self.error = error
         for sub in list(self._subs.values()):
             self._forget(sub)
-            sub._end(error)
+            sub.feed.end(error)
         if self._open_event is not None:
             self._open_event.set()  # wake wait_connected(), which raises the error
 
@@ -264,8 +262,8 @@ class StreamClient:
             return
         self._closing = True
         for sub in list(self._subs.values()):
-            self._leave(sub)
-            sub._end()
+            self.leave(sub)
+            sub.feed.end()
         if self._outbox is not None and self._ws is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):
@@ -287,14 +285,14 @@ class StreamClient:
     def item(self, stream: str, group_id: str, id: str) -> ItemSubscription:
         """Subscribe to one item (``await`` the result for its first state)."""
         self._check_usable(stream, group_id, id)
-        sub = ItemSubscription(self, stream, group_id, id)
+        sub = ItemSubscription(self, stream, group_id, id, self.max_pending)
         self._add(sub)
         return sub
 
     def group(self, stream: str, group_id: str) -> GroupSubscription:
         """Subscribe to a whole group (``await`` the result for its first state)."""
         self._check_usable(stream, group_id)
-        sub = GroupSubscription(self, stream, group_id)
+        sub = GroupSubscription(self, stream, group_id, self.max_pending)
         self._add(sub)
         return sub
 
@@ -336,7 +334,8 @@ class StreamClient:
             self._pending.append(sub)
             self._outbox.put_nowait(self._message("join", sub))
 
-    def _leave(self, sub: Subscription[Any]) -> None:
+    def leave(self, sub: Subscription[Any]) -> None:
+        """Leave ``sub`` (what ``await sub.close()`` does): the server stops sending its changes."""
         if self._forget(sub) and self._ws is not None and self._outbox is not None:
             self._outbox.put_nowait(self._message("leave", sub))
 
@@ -356,18 +355,16 @@ class StreamClient:
         if frame.id is not None and frame.type != "sync":  # as the JS client routes: the group sees item frames
             targets += self._rooms.get((frame.stream, frame.group_id, None), ())
         for sub in targets:
-            change = sub._apply(frame)
-            if change is not None:
-                sub._emit(change)
+            sub.feed.receive(frame)
 
-    def _answered(self, frame: Frame) -> None:
+    def _answered(self, frame: ServerFrame) -> None:
         """A ``sync`` answers the oldest join waiting on its room."""
         for sub in self._pending:
             if (sub.stream, sub.group_id, sub.id) == (frame.stream, frame.group_id, frame.id):
                 self._pending.remove(sub)
                 return
 
-    def _refuse(self, frame: Frame) -> bool:
+    def _refuse(self, frame: ServerFrame) -> bool:
         """An error event answers the oldest join waiting on its stream and group (errors carry no id); that
         subscription ends with ``StreamJoinRefused``. False when no join waits (an event for the group)."""
         for sub in self._pending:
@@ -377,6 +374,6 @@ class StreamClient:
                 error = StreamJoinRefused(str(data.get("code", "ERROR")), str(data.get("message", "")),
                                           sub.stream, sub.group_id, sub.id)
                 if self._forget(sub):
-                    sub._end(error)
+                    sub.feed.end(error)
                 return True
         return False

@@ -1,4 +1,5 @@
-"""The values a stream client hands out (changes and events), the frames they come from, and URL checks."""
+"""The values a stream client hands out (notifications and ephemeral events), the server frames they come from,
+and URL checks."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ from urllib.parse import urlsplit
 from motia_django.encoding import decode
 from motia_django.exceptions import InvalidStreamURL
 
-__all__ = ["DEFAULT", "TOKEN_CHARS", "Change", "ChangeType", "Event", "Frame", "Item", "check_url", "parse", "reason"]
+__all__ = [
+    "DEFAULT", "TOKEN_CHARS", "EphemeralEvent", "Item", "Notification", "NotificationType", "ServerFrame", "check_url",
+    "parse", "reason",
+]
 
 logger = logging.getLogger("motia_django.client")
 
-ChangeType = Literal["sync", "create", "update", "delete", "event"]
+NotificationType = Literal["sync", "create", "update", "delete", "event"]
 Item = dict[str, Any]
 S = TypeVar("S")
 T = TypeVar("T")
@@ -37,7 +41,7 @@ TOKEN_CHARS = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class EphemeralEvent:
     """An ephemeral event from the server's ``send()`` (``{"type": "typing", "data": {...}}``)."""
 
     type: str
@@ -45,8 +49,8 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
-class Change:
-    """One frame that a subscription applied, and its state afterwards.
+class Notification:
+    """What one server frame changed for a subscription, and its state afterwards.
 
     ``item`` is the item for ``create``/``update``/``delete`` (for ``delete``, as it was) and for an item's
     ``sync`` (None when the item does not exist); ``event`` is set for ``event``; ``state`` is the
@@ -54,14 +58,14 @@ class Change:
     that is not the subscription's first, as after a reconnect: the state was replaced wholesale.
     """
 
-    type: ChangeType
+    type: NotificationType
     stream: str
     group_id: str
     id: str | None
     timestamp: int
     state: Any
     item: Item | None = None
-    event: Event | None = None
+    event: EphemeralEvent | None = None
     resync: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -83,17 +87,19 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
-class Frame:
+class ServerFrame:
+    """A frame from the server, read (``parse``)."""
+
     stream: str
     group_id: str
     id: str | None
     timestamp: int
     type: str
     data: Any
-    event: Event | None
+    event: EphemeralEvent | None
 
 
-def parse(text: str | bytes) -> Frame | None:
+def parse(text: str | bytes) -> ServerFrame | None:
     """A server frame, or None for anything that is not one (ignored, as the JS client would choke on it)."""
     if isinstance(text, bytes):
         return None
@@ -116,8 +122,8 @@ def parse(text: str | bytes) -> Frame | None:
         inner = event.get("event")
         if not isinstance(inner, dict) or not isinstance(inner.get("type"), str):
             return None
-        body = Event(inner["type"], inner.get("data"))
-    return Frame(stream, group_id, id, int(timestamp), event["type"], event.get("data"), body)
+        body = EphemeralEvent(inner["type"], inner.get("data"))
+    return ServerFrame(stream, group_id, id, int(timestamp), event["type"], event.get("data"), body)
 
 
 def reason(exc: OSError) -> str:
@@ -145,5 +151,3 @@ def check_url(url: str) -> str:
         raise InvalidStreamURL(f"{url!r} has no host: use ws://host:port")
     return url
 
-
-# --- the sync facade ----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, Generic, Self, TypeVar
 
 from motia_django.client.connection import StreamClient
-from motia_django.client.frames import DEFAULT, Change, Item
+from motia_django.client.frames import DEFAULT, Item, Notification
 from motia_django.client.subscriptions import Subscription
 from motia_django.exceptions import (
     StreamClientError,
@@ -23,8 +23,6 @@ S = TypeVar("S")
 T = TypeVar("T")
 
 logger = logging.getLogger("motia_django.client")
-
-
 
 
 
@@ -106,12 +104,12 @@ class SyncSubscription(Generic[S]):
         """The current state: the item (or None), or the group's items."""
         return self.subscription.state
 
-    def next(self, timeout: float | None = None) -> Change:
-        """The next change (``StreamTimeout`` after ``timeout`` seconds)."""
+    def next(self, timeout: float | None = None) -> Notification:
+        """The next notification (``StreamTimeout`` after ``timeout`` seconds)."""
         return self._owner._call(self.subscription.next(timeout))
 
-    def changes(self, timeout: float | None = None) -> Iterator[Change]:
-        """The changes as they come; stops when ``timeout`` seconds pass without one, or on close."""
+    def changes(self, timeout: float | None = None) -> Iterator[Notification]:
+        """The notifications as they come; stops when ``timeout`` seconds pass without one, or on close."""
         while True:
             try:
                 yield self.next(timeout)

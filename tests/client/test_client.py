@@ -28,7 +28,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 from websockets.http11 import Response
 
-from motia_django.client import Change, Event, StreamClient, SyncStreamClient, connect
+from motia_django.client import EphemeralEvent, Notification, StreamClient, SyncStreamClient, connect
 from motia_django.client import connection as client_module
 from motia_django.exceptions import (
     InvalidStreamURL,
@@ -191,7 +191,7 @@ async def test_joins_sync_changes_and_events(fake):
         seen = [await group.next(2) for _ in range(6)]
         assert [c.type for c in seen] == ["sync", "create", "update", "event", "event", "delete"]
         assert seen[1].item == {"id": "m1", "text": "hi"} and seen[1].id == "m1"
-        assert seen[3].event == Event("typing", {"user": "u1"}) and seen[4].event == Event("ping", None)
+        assert seen[3].event == EphemeralEvent("typing", {"user": "u1"}) and seen[4].event == EphemeralEvent("ping", None)
         assert seen[5].state == group.state == [{"id": "m1", "text": "edited"}]
         assert seen[0].state == [{"id": "m0", "text": "old"}] and not seen[0].resync
 
@@ -209,13 +209,13 @@ async def test_joins_sync_changes_and_events(fake):
 
 
 async def test_as_dict_is_what_tail_prints():
-    change = Change("create", "chat", "room", "m1", 7, [{"id": "m1"}], item={"id": "m1"})
+    change = Notification("create", "chat", "room", "m1", 7, [{"id": "m1"}], item={"id": "m1"})
     assert change.as_dict() == {"type": "create", "stream": "chat", "groupId": "room", "id": "m1", "timestamp": 7,
                                 "data": {"id": "m1"}}
-    sync = Change("sync", "chat", "room", None, 8, [{"id": "m1"}], resync=True)
+    sync = Notification("sync", "chat", "room", None, 8, [{"id": "m1"}], resync=True)
     assert sync.as_dict() == {"type": "sync", "stream": "chat", "groupId": "room", "timestamp": 8,
                               "data": [{"id": "m1"}], "resync": True}
-    event = Change("event", "chat", "room", None, 9, [], event=Event("typing", {"u": 1}))
+    event = Notification("event", "chat", "room", None, 9, [], event=EphemeralEvent("typing", {"u": 1}))
     assert event.as_dict()["event"] == {"type": "typing", "data": {"u": 1}}
     json.dumps([change.as_dict(), sync.as_dict(), event.as_dict()])
 
@@ -255,7 +255,7 @@ async def test_a_refused_join_raises_and_finds_its_subscription(fake):
         # with no join waiting, an error event is an event of the group (as in Motia's client)
         fake.socket.feed(error("SOMETHING", ts=11))
         await group.next(1)  # its sync
-        assert (await group.next(1)).event == Event("error", {"code": "SOMETHING", "message": "something"})
+        assert (await group.next(1)).event == EphemeralEvent("error", {"code": "SOMETHING", "message": "something"})
 
 
 @pytest.mark.parametrize("code", ["STREAM_NOT_FOUND", "INVALID_MESSAGE", "TOO_MANY_SUBSCRIPTIONS", "SYNC_FAILED"])
@@ -503,11 +503,11 @@ def python_client(frames: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], d
                 for m in frames:
                     client._dispatch(json.dumps(m))
                     states.append({name: sub.state for name, sub in subs.items()})
-                events = {name: [[c.event.type, c.event.data] for c in sub._queue if c.event is not None]
+                events = {name: [[c.event.type, c.event.data] for c in sub.feed.queue if c.event is not None]
                           for name, sub in subs.items()}
                 for sub in subs.values():  # every change carries the state it left behind
-                    if sub._queue:
-                        assert sub._queue[-1].state == sub.state
+                    if sub.feed.queue:
+                        assert sub.feed.queue[-1].state == sub.state
                 return states, events
 
     return asyncio.run(run())
@@ -574,7 +574,7 @@ async def test_item_and_group_against_a_real_server(daphne_server):
         changes = [await group.next(10) for _ in range(5)]
         assert [(c.type, c.id) for c in changes] == [("sync", None), ("create", "b"), ("update", "b"),
                                                     ("event", "b"), ("delete", "a")]
-        assert changes[3].event == Event("typing", {"user": "u1"})
+        assert changes[3].event == EphemeralEvent("typing", {"user": "u1"})
         assert changes[4].item == chat("a", "first")
         assert group.state == [chat("b", "edited")]
         item_changes = [await item.next(10) for _ in range(4)]

@@ -28,7 +28,7 @@ from channels.layers import get_channel_layer
 from django.core.management import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from motia_django.client import Change, StreamClient
+from motia_django.client import Notification, StreamClient
 from motia_django.conf import motia_settings
 from motia_django.exceptions import StreamClientError, StreamNotFound, StreamValidationError
 from motia_django.layers import is_local_layer
@@ -263,7 +263,7 @@ class Command(BaseCommand):
             subscription = client.item(stream, group, id) if id is not None else client.group(stream, group)
             await subscription.ready()
             printed = 0
-            change: Change
+            change: Notification
             async for change in subscription:
                 self._print(_dumps(change.as_dict()))
                 self.stdout.flush()
