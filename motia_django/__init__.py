@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from motia_django.steps.state import state
     from motia_django.stream.api import AsyncStream, Stream
     from motia_django.stream.backends.custom import StateStream
+    from motia_django.stream.backends.model import StreamQuerySet, broadcast_changes
     from motia_django.stream.changes import Change, stream_changed
     from motia_django.stream.registry import registry, streams
 
@@ -41,8 +42,10 @@ __all__ = [
     "StateStream",
     "Stream",
     "StreamNotFound",
+    "StreamQuerySet",
     "StreamValidationError",
     "aemit",
+    "broadcast_changes",
     "emit",
     "registry",
     "state",
@@ -65,8 +68,10 @@ _LAZY = {
     "StateStream": "motia_django.stream.backends.custom",
     "Stream": "motia_django.stream.api",
     "StreamNotFound": "motia_django.exceptions",
+    "StreamQuerySet": "motia_django.stream.backends.model",
     "StreamValidationError": "motia_django.exceptions",
     "aemit": "motia_django.steps.emit",
+    "broadcast_changes": "motia_django.stream.backends.model",
     "emit": "motia_django.steps.emit",
     "registry": "motia_django.stream.registry",
     "state": "motia_django.steps.state",

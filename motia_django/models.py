@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from motia_django.stream.changes import item_change, publish
 from motia_django.stream.items import MAX_KEY_LENGTH, MAX_STREAM_NAME_LENGTH, make_item, next_timestamp
 
+__all__ = ["CronSchedule", "Event", "PresenceLease", "StateEntry", "StreamGroup", "StreamItem", "StreamItemQuerySet"]
 
 class StreamItemQuerySet(models.QuerySet["StreamItem"]):
     def broadcast_changes(self, *, event: str = "update") -> int:

@@ -6,7 +6,7 @@ other), each step run is a span ``motia.step <name>`` and each stream write a sp
 <stream>``, children of whatever span is current (a request's, from the project's own instrumentation). Both
 carry the Motia trace id as ``motia.trace_id``, so a trace can be found from the ``x-trace-id`` header or a log
 line. A write made inside a step carries its step's trace id, also when it runs on a database thread (the
-writer runs each write in the context it was made in).
+write queue runs each write in the context it was made in).
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ class StreamClient:
         #: Why the client stopped for good (auth refused on reconnect, or the connection lost without reconnect).
         self.error: BaseException | None = None
         self._ws: ClientConnection | None = None
-        self._outbox: asyncio.Queue[str] | None = None
+        self._sending: asyncio.Queue[str] | None = None
         self._subs: dict[str, Subscription[Any]] = {}
         self._rooms: dict[Room, list[Subscription[Any]]] = {}
         self._pending: deque[Subscription[Any]] = deque()  # joins sent on this connection, not yet answered
@@ -161,26 +161,26 @@ class StreamClient:
     def _opened(self, ws: ClientConnection) -> None:
         """A socket is open: send a join for every live subscription, on a fresh clock."""
         self._ws = ws
-        self._outbox = asyncio.Queue()
+        self._sending = asyncio.Queue()
         self._pending.clear()
-        self._writer = asyncio.create_task(self._write(ws, self._outbox))
+        self._writer = asyncio.create_task(self._write(ws, self._sending))
         for sub in self._subs.values():
             sub.feed.restart()
             self._send_join(sub)
         assert self._open_event is not None
         self._open_event.set()
 
-    async def _write(self, ws: ClientConnection, outbox: asyncio.Queue[str]) -> None:
+    async def _write(self, ws: ClientConnection, sending: asyncio.Queue[str]) -> None:
         """The one writer of a socket: frames leave in the order they were queued (the order joins are
         answered in, which is how a refusal finds its subscription)."""
         while True:
-            text = await outbox.get()
+            text = await sending.get()
             try:
                 await ws.send(text)
             except ConnectionClosed:
                 return
             finally:
-                outbox.task_done()
+                sending.task_done()
 
     async def _run(self) -> None:
         while True:
@@ -264,10 +264,10 @@ class StreamClient:
         for sub in list(self._subs.values()):
             self.leave(sub)
             sub.feed.end()
-        if self._outbox is not None and self._ws is not None:
+        if self._sending is not None and self._ws is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):
-                    await self._outbox.join()
+                    await self._sending.join()
         if self._ws is not None:
             await self._ws.close()
         if self._task is not None:
@@ -330,14 +330,14 @@ class StreamClient:
         return encode({"type": type, "data": data})
 
     def _send_join(self, sub: Subscription[Any]) -> None:
-        if self._ws is not None and self._outbox is not None:  # else it is sent when the socket opens
+        if self._ws is not None and self._sending is not None:  # else it is sent when the socket opens
             self._pending.append(sub)
-            self._outbox.put_nowait(self._message("join", sub))
+            self._sending.put_nowait(self._message("join", sub))
 
     def leave(self, sub: Subscription[Any]) -> None:
         """Leave ``sub`` (what ``await sub.close()`` does): the server stops sending its changes."""
-        if self._forget(sub) and self._ws is not None and self._outbox is not None:
-            self._outbox.put_nowait(self._message("leave", sub))
+        if self._forget(sub) and self._ws is not None and self._sending is not None:
+            self._sending.put_nowait(self._message("leave", sub))
 
     # --- frames from the server -------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Prometheus metrics of motia_django: the metric objects, and the helpers the hot paths call to record them.
 
-A leaf: it imports nothing of motia_django, so the transport (``outbox``, ``consumer``) and the step runners
-can record without importing anything above them. The endpoint that exposes the metrics is opt-in
+A leaf: it imports nothing of motia_django but ``compat``, so the transport (the send queue, the consumer) and
+the step runners can record without importing anything above them. The endpoint that exposes the metrics is opt-in
 (``motia_django.metrics.urls``); recording always happens and costs little:
 
 - frames are counted where they are written (``frame_written``), into plain per-thread integers that are added

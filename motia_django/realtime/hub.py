@@ -1,6 +1,6 @@
 """Local fan-out: this process's subscribed sockets by (stream, group), and delivery to them.
 
-A committed change is encoded once (``Change.text``) and handed straight to each matching socket's outbox, on
+A committed change is encoded once (``Change.text``) and handed straight to each matching socket's send queue, on
 the loop the sockets run on: no channel-layer message per socket, no task per socket per change. The channel
 layer carries a change only to *other* processes (``motia_django.realtime.relay``): one message per change per process,
 which each process's hub then fans out locally. A process skips its own changes when they come back (by

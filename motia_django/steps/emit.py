@@ -26,7 +26,7 @@ from motia_django.stream.changes import Change
 from motia_django.tracing import current_trace_id, new_trace_id
 
 if TYPE_CHECKING:
-    from motia_django.steps.registry import Step
+    from motia_django.steps.config import Step
 
 __all__ = ["aemit", "emit", "store_triggered"]
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from drf_spectacular.openapi import AutoSchema
 
 if TYPE_CHECKING:
-    from motia_django.steps.registry import Step
+    from motia_django.steps.config import Step
     from motia_django.stream.schema import Schema
 
 __all__ = ["StepAutoSchema", "openapi_schema"]

@@ -37,9 +37,9 @@ from motia_django.bridge import request_thread, run_async
 from motia_django.conf import motia_settings
 from motia_django.exceptions import StreamValidationError
 from motia_django.metrics import step_timer
+from motia_django.steps.config import Step
 from motia_django.steps.context import AsyncFlowContext, FlowContext, context_for
 from motia_django.steps.openapi import StepAutoSchema
-from motia_django.steps.registry import Step
 from motia_django.stream.write_queue import write_scope
 from motia_django.tracing import new_trace_id, step_span
 

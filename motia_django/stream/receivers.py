@@ -24,6 +24,9 @@ from motia_django.stream.registry import registry
 
 __all__ = ["connect", "disconnect"]
 
+#: Where ``stamp`` leaves the group's sequence number for ``saved`` on the instance being saved.
+_SEQ = "_motia_seq"
+
 _UIDS = ("motia_streamitem_stamp", "motia_streamitem_saved", "motia_streamitem_deleted")
 
 
@@ -52,13 +55,13 @@ def stamp(sender: type[StreamItem], instance: StreamItem, raw: bool = False, usi
         instance.timestamp = next_timestamp(max(previous[0], floor))
         instance.version = previous[1] + 1
     instance.updated_at = now
-    instance._motia_seq = seq  # type: ignore[attr-defined]  # for ``saved``, after the row is written
+    instance.__dict__[_SEQ] = seq  # for ``saved``, after the row is written
 
 
 def saved(sender: type[StreamItem], instance: StreamItem, created: bool, using: str, **kwargs: Any) -> None:
     kind = "create" if created else "update"
     publish(item_change(kind, instance.stream, instance.group_id, instance.item_id, instance.as_item(),
-                        instance.timestamp, getattr(instance, "_motia_seq", None)), using=using)
+                        instance.timestamp, instance.__dict__.pop(_SEQ, None)), using=using)
 
 
 def deleted(sender: type[StreamItem], instance: StreamItem, using: str, **kwargs: Any) -> None:

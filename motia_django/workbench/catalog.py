@@ -12,7 +12,8 @@ from typing import Any
 from django.urls import NoReverseMatch, reverse
 
 from motia_django.models import CronSchedule, Event
-from motia_django.steps.registry import Step, step_registry
+from motia_django.steps.config import Step
+from motia_django.steps.registry import step_registry
 from motia_django.stream.registry import registry
 from motia_django.stream.schema import Schema
 
@@ -163,16 +164,8 @@ def _detail(step: Step) -> str:
     return "noop"
 
 
-def flow_graph(flow: str = "") -> dict[str, Any]:
-    """Steps and topics as a layered graph (step -> topic it emits -> step subscribing), with SVG coordinates.
-
-    ``flow`` keeps only the steps of that flow (and the topics they touch). Nodes: ``{id, kind, label, detail,
-    flows, x, y}`` (kind: api, event, cron, noop or topic; cron nodes also have ``cron`` and ``nextRun``); edges:
-    ``{source, target, virtual, label, d}`` where ``d`` is an SVG path. As in Motia, ``virtualEmits`` and
-    ``virtualSubscribes`` are drawn as virtual (dashed) edges: flow that happens outside the event queue (a
-    human, another system), typically to or from a noop step.
-    """
-    steps = [s for s in step_registry.steps if not flow or flow in s.flows]
+def _graph(steps: list[Step]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The flow's nodes (steps, and topics as nodes of their own) and edges, not yet placed."""
     next_runs = _next_runs(steps)
     nodes: dict[str, dict[str, Any]] = {}
     edges: list[dict[str, Any]] = []
@@ -199,9 +192,13 @@ def flow_graph(flow: str = "") -> dict[str, Any]:
         for trigger in step.triggers:  # a stream trigger: the stream's changes, drawn as a topic node
             edges.append({"source": topic_node(trigger.topic), "target": f"step:{step.name}", "virtual": False,
                           "label": "changes"})
+    return nodes, edges
 
+
+def _columns(nodes: dict[str, dict[str, Any]], edges: list[dict[str, Any]]) -> dict[int, list[str]]:
+    """Nodes by column: the longest path from the sources (bounded, so a cycle cannot loop forever)."""
     layer = dict.fromkeys(nodes, 0)
-    for _ in range(len(nodes)):  # longest path from the sources; bounded, so a cycle cannot loop forever
+    for _ in range(len(nodes)):
         changed = False
         for edge in edges:
             if layer[edge["target"]] < layer[edge["source"]] + 1:
@@ -212,6 +209,11 @@ def flow_graph(flow: str = "") -> dict[str, Any]:
     columns: dict[int, list[str]] = defaultdict(list)
     for node_id in sorted(nodes, key=lambda n: (nodes[n]["kind"] not in ("api", "cron"), nodes[n]["label"].lower())):
         columns[layer[node_id]].append(node_id)
+    return columns
+
+
+def _place(nodes: dict[str, dict[str, Any]], edges: list[dict[str, Any]], columns: dict[int, list[str]]) -> None:
+    """SVG coordinates for the nodes, and each edge's path and label position."""
     for col, ids in columns.items():
         for row, node_id in enumerate(ids):
             nodes[node_id].update(x=MARGIN + col * COLUMN_WIDTH, y=MARGIN + row * ROW_HEIGHT,
@@ -227,6 +229,20 @@ def flow_graph(flow: str = "") -> dict[str, Any]:
             mid = (x1 + x2) // 2
             edge["d"] = f"M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}"
             edge.update(lx=mid, ly=(y1 + y2) // 2 - 4)
+
+
+def flow_graph(flow: str = "") -> dict[str, Any]:
+    """Steps and topics as a layered graph (step -> topic it emits -> step subscribing), with SVG coordinates.
+
+    ``flow`` keeps only the steps of that flow (and the topics they touch). Nodes: ``{id, kind, label, detail,
+    flows, x, y}`` (kind: api, event, cron, noop or topic; cron nodes also have ``cron`` and ``nextRun``); edges:
+    ``{source, target, virtual, label, d}`` where ``d`` is an SVG path. As in Motia, ``virtualEmits`` and
+    ``virtualSubscribes`` are drawn as virtual (dashed) edges: flow that happens outside the event queue (a
+    human, another system), typically to or from a noop step.
+    """
+    nodes, edges = _graph([s for s in step_registry.steps if not flow or flow in s.flows])
+    columns = _columns(nodes, edges)
+    _place(nodes, edges, columns)
     rows = max((len(ids) for ids in columns.values()), default=0)
     return {
         "flow": flow,
