@@ -56,17 +56,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             f"settings.MOTIA['DEFAULT_ACCESS'] is {motia_settings.DEFAULT_ACCESS!r}",
             hint='Use "allow" (anyone may join, as in Motia) or "authenticated".', id="motia_django.E011",
         ))
-    for key in ("MAX_FRAME_BYTES", "MAX_SUBSCRIPTIONS", "SYNC_LIMIT", "SEND_QUEUE_LIMIT", "EVENT_MAX_ATTEMPTS",
-                "WORKER_CONCURRENCY"):
-        value = getattr(motia_settings, key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            errors.append(checks.Error(f"settings.MOTIA[{key!r}] must be a positive integer, got {value!r}",
-                                       hint=f"Default: {DEFAULTS[key]}.", id="motia_django.E012"))
-    for key in ("EVENT_LEASE_SECONDS", "WORKER_POLL_SECONDS", "HOUSEKEEPING_SECONDS"):
-        value = getattr(motia_settings, key)
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            errors.append(checks.Error(f"settings.MOTIA[{key!r}] must be a positive number of seconds, got {value!r}",
-                                       hint=f"Default: {DEFAULTS[key]}.", id="motia_django.E014"))
+    errors.extend(_check_limits())
     try:
         motia_settings.AUTHENTICATE  # noqa: B018 - importing it is the check
     except ImportError as exc:
@@ -85,6 +75,48 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         if not folder.is_dir():
             errors.append(checks.Warning(f"steps folder {folder} does not exist",
                                          hint="Create it or set MOTIA['STEPS_DIRS'].", id="motia_django.W001"))
+    return errors
+
+
+POSITIVE_INTEGERS = ("MAX_FRAME_BYTES", "MAX_SUBSCRIPTIONS", "SYNC_LIMIT", "SEND_QUEUE_LIMIT", "EVENT_MAX_ATTEMPTS",
+                     "WORKER_CONCURRENCY", "JOIN_BURST", "SYNC_MAX_BYTES", "SYNC_PAGE_BYTES", "SEND_QUEUE_BYTES",
+                     "MAX_ITEM_BYTES")
+POSITIVE_NUMBERS = ("EVENT_LEASE_SECONDS", "WORKER_POLL_SECONDS", "HOUSEKEEPING_SECONDS", "EVENT_TIMEOUT_SECONDS",
+                    "JOIN_RATE")
+OPTIONAL_LIMITS = ("MAX_CONNECTIONS_PER_USER", "MAX_CONNECTIONS_PER_IP")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _check_limits() -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    for key in POSITIVE_INTEGERS:
+        value = getattr(motia_settings, key)
+        if not _positive_int(value):
+            errors.append(checks.Error(f"settings.MOTIA[{key!r}] must be a positive integer, got {value!r}",
+                                       hint=f"Default: {DEFAULTS[key]}.", id="motia_django.E012"))
+    for key in POSITIVE_NUMBERS:
+        value = getattr(motia_settings, key)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            errors.append(checks.Error(f"settings.MOTIA[{key!r}] must be a positive number, got {value!r}",
+                                       hint=f"Default: {DEFAULTS[key]}.", id="motia_django.E014"))
+    for key in OPTIONAL_LIMITS:
+        value = getattr(motia_settings, key)
+        if value is not None and not _positive_int(value):
+            errors.append(checks.Error(f"settings.MOTIA[{key!r}] must be None or a positive integer, got {value!r}",
+                                       hint="None: no cap.", id="motia_django.E020"))
+    queue, sync = motia_settings.SEND_QUEUE_BYTES, motia_settings.SYNC_MAX_BYTES
+    if _positive_int(queue) and _positive_int(sync) and queue < sync:
+        errors.append(checks.Error(
+            f"settings.MOTIA['SEND_QUEUE_BYTES'] ({queue}) is below SYNC_MAX_BYTES ({sync}): a client joining a "
+            "large group would be cut off by its own sync", hint="Keep SEND_QUEUE_BYTES at least SYNC_MAX_BYTES.",
+            id="motia_django.E021"))
+    exclude = motia_settings.API_MIDDLEWARE_EXCLUDE
+    if not isinstance(exclude, list | tuple) or not all(isinstance(path, str) for path in exclude):
+        errors.append(checks.Error("settings.MOTIA['API_MIDDLEWARE_EXCLUDE'] must be a list of dotted paths",
+                                   hint='e.g. ["django.middleware.common.CommonMiddleware"]', id="motia_django.E022"))
     return errors
 
 

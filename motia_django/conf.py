@@ -21,12 +21,24 @@ DEFAULTS: dict[str, Any] = {
     "STEPS_DIRS": None,
     # Channel layer alias used to broadcast stream changes to WebSocket consumers.
     "CHANNEL_LAYER": "default",
-    # WebSocket limits (docs/protocol.md, "Limits").
+    # WebSocket limits (docs/security.md, "Limits"): a client frame, subscriptions per socket, joins per second.
     "MAX_FRAME_BYTES": 64 * 1024,
     "MAX_SUBSCRIPTIONS": 256,
-    # A group join syncs at most this many of the group's newest items (a stream's "syncLimit" overrides it).
+    "JOIN_RATE": 20.0,  # joins a socket may make per second, on average (a token bucket)...
+    "JOIN_BURST": 50,  # ... and at once
+    # Optional caps on open stream sockets per authenticated user and per client IP address, per process.
+    "MAX_CONNECTIONS_PER_USER": None,
+    "MAX_CONNECTIONS_PER_IP": None,
+    # A group join syncs at most this many of the group's newest items (a stream's "syncLimit" overrides it),
+    # and at most this many bytes of them; a sync is sent in frames of at most SYNC_PAGE_BYTES.
     "SYNC_LIMIT": 1000,
+    "SYNC_MAX_BYTES": 2 * 1024 * 1024,
+    "SYNC_PAGE_BYTES": 512 * 1024,
+    # What one socket may have queued for it, in frames and in bytes, before it is cut off (close code 4013).
     "SEND_QUEUE_LIMIT": 1000,
+    "SEND_QUEUE_BYTES": 4 * 1024 * 1024,
+    # The largest item (or ephemeral event) a stream accepts, as JSON.
+    "MAX_ITEM_BYTES": 256 * 1024,
     # Dotted path (or callable) ``authenticate(token, scope) -> auth context | None``; raising refuses.
     "AUTHENTICATE": None,
     # Join policy for streams without ``canAccess``: "allow" (as Motia) or "authenticated".
@@ -48,9 +60,13 @@ DEFAULTS: dict[str, Any] = {
     # How often a worker enforces retention (a stream's ttl, maxItemsPerGroup) and removes the presence of
     # servers that died.
     "HOUSEKEEPING_SECONDS": 60.0,
-    # API steps: the middleware they run through on motia_django.asgi's handler (None: the async-native part of
-    # MIDDLEWARE; sync-only middleware costs a thread hop per request).
+    # An event or cron step's attempt fails (and is retried by the usual policy) after this many seconds; a step
+    # sets its own with "timeout" in its config.
+    "EVENT_TIMEOUT_SECONDS": 300.0,
+    # API steps: the middleware they run through on motia_django's handler (None: the project's MIDDLEWARE), less
+    # what API_MIDDLEWARE_EXCLUDE opts out.
     "API_MIDDLEWARE": None,
+    "API_MIDDLEWARE_EXCLUDE": [],
     # API steps: Access-Control-Allow-Origin sent on every step response and preflight ("*" as Motia does);
     # None sends no CORS headers (use django-cors-headers for per-origin rules).
     "API_CORS_ORIGIN": "*",

@@ -1,31 +1,138 @@
 """JSON, one rule for the whole package: what a write may hold, how frames are encoded, how input is parsed.
 
-A leaf: it imports nothing of motia_django but its errors' module, so the client (which needs no Django
-settings) and every layer above share it.
+The rule (docs/security.md, "Input"): objects with string keys, arrays, strings of valid Unicode (no lone
+surrogates), integers in 64 bits, finite floats, booleans and null, nested at most ``MAX_DEPTH`` deep. What
+breaks it is refused where it enters, with the path of the offending value: the stream API, ``context.state``
+and ``emit()`` call ``encode``; request bodies and client frames are read with ``decode``. So the database, the
+frame encoder and every client accept whatever got past that point.
+
+A leaf: it imports nothing of motia_django but its errors, so the client (which needs no Django settings) and
+every layer above share it.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from typing import Any
 
 import orjson
 
-__all__ = ["decode", "encode", "encode_frame"]
+from motia_django.exceptions import StreamValidationError
+
+__all__ = ["MAX_DEPTH", "decode", "encode", "encode_frame", "encoded_size"]
+
+#: Deepest nesting of objects and arrays a value may have (real documents are far shallower; this keeps every
+#: recursive step, ours and our libraries', far from Python's recursion limit).
+MAX_DEPTH = 64
+
+_INT_RANGE = (-(2**63), 2**64 - 1)  # what orjson writes
+_STRICT = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS  # no dates or dataclasses: not JSON
 
 
-def encode(data: Any) -> str:
-    """The JSON of a write, and the proof that it is JSON: raises ``TypeError``/``ValueError`` for what JSON
-    cannot hold, NaN and infinities included (which orjson would quietly turn into null)."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+def _problem(value: Any) -> str | None:
+    """Why one value (not looking inside containers) breaks the rule, or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a string that is not valid Unicode (a lone surrogate)"
+        return None
+    if isinstance(value, int):
+        return None if _INT_RANGE[0] <= value <= _INT_RANGE[1] else "an integer out of the 64-bit range"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "a number that is not finite (NaN or infinity)"
+    if isinstance(value, dict | list | tuple):
+        return None
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name} is not JSON"
+
+
+def find_problem(data: Any) -> tuple[str, str] | None:
+    """The path and the reason of the first value that breaks the rule, or None. Iterative: any depth."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict | list | tuple) and len(path) >= MAX_DEPTH:
+            return ".".join(path), f"nested deeper than {MAX_DEPTH}"
+        if isinstance(value, dict):
+            for key, child in reversed(list(value.items())):
+                if not isinstance(key, str):
+                    return ".".join(path), f"an object key that is not a string ({key!r})"[:200]
+                reason = _problem(key)
+                if reason is not None:
+                    return ".".join(path), "an object key that is not valid Unicode (a lone surrogate)"
+                stack.append((child, (*path, key)))
+        elif isinstance(value, list | tuple):
+            stack.extend((child, (*path, str(i))) for i, child in reversed(list(enumerate(value))))
+        else:
+            reason = _problem(value)
+            if reason is not None:
+                return ".".join(path), reason
+    return None
+
+
+def _refused(label: str, path: str, reason: str, verdict: str = "is not JSON") -> StreamValidationError:
+    where = f"{label}.{path}" if path else label
+    return StreamValidationError(f"{where} {verdict}: {reason}", [{"path": path, "message": f"{verdict}: {reason}"}])
+
+
+def encode(data: Any, *, label: str = "data", max_bytes: int | None = None) -> str:
+    """The JSON of ``data``, and the proof that it keeps the rule; ``StreamValidationError`` naming the field
+    otherwise. ``max_bytes`` bounds the encoded size (UTF-8)."""
+    try:
+        raw = orjson.dumps(data, option=_STRICT)
+    except (TypeError, orjson.JSONEncodeError):
+        raw = None
+    # orjson refuses most of what breaks the rule; what it lets through (NaN and infinities, written as null;
+    # nesting between MAX_DEPTH and its own limit) can only be there when these cheap counts say so.
+    if raw is None or b"null" in raw or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        found = find_problem(data)
+        if found is not None:
+            raise _refused(label, *found)
+        if raw is None:  # orjson refused something the walk accepts (should not happen): say so plainly
+            raise _refused(label, "", "orjson refused it")
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise _refused(label, "", f"{len(raw)} bytes of JSON, at most {max_bytes} are accepted", "is too large")
+    return raw.decode()
 
 
 def encode_frame(frame: Any) -> str:
-    """A frame for the wire (orjson: its data was proven JSON when it was written)."""
+    """A frame for the wire (its data kept the rule when it was written)."""
     return orjson.dumps(frame, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def decode(text: str | bytes) -> Any:
-    """Parse JSON strictly: no NaN or infinities, no unpaired surrogates, nesting at most 1024 deep. Raises
-    ``ValueError``."""
-    return orjson.loads(text)
+def encoded_size(text: str) -> int:
+    """The bytes ``text`` takes on the wire (UTF-8)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def decode(text: str | bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
+    """Parse JSON strictly: no NaN or infinities, no lone surrogates, nesting at most ``max_depth`` deep (None:
+    orjson's own bound, 1024). Raises ``ValueError`` (``orjson.JSONDecodeError``) saying why."""
+    value = orjson.loads(text)
+    if max_depth is not None and isinstance(value, dict | list) and _brackets(text) > max_depth:
+        depth = _depth(value)
+        if depth > max_depth:
+            raise ValueError(f"JSON nested {depth} deep; at most {max_depth} is accepted")
+    return value
+
+
+def _brackets(text: str | bytes) -> int:
+    if isinstance(text, str):
+        return text.count("[") + text.count("{")
+    return text.count(b"[") + text.count(b"{")
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in node)
+    return deepest

@@ -2,14 +2,18 @@
 
 ``submit(send)`` runs a channel-layer call (the relay's sends, workers' wake-ups) on one long-lived loop per
 process, in the order of the calls, and never raises: what caused the send (a write, an emit) is already
-committed. ``is_local_layer`` tells a layer that cannot reach other processes.
+committed. ``is_local_layer`` tells a layer that cannot reach other processes. ``process_origin()`` names this
+process in what it sends, so that it can skip its own changes when they come back: it is per process, and a
+forked child (gunicorn ``--preload``, a ``multiprocessing`` fork) gets a name of its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
+import uuid
 import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -17,7 +21,7 @@ from typing import Any
 
 from motia_django.compat import caller_loop
 
-__all__ = ["SEND_TIMEOUT", "attach_loop", "is_local_layer", "submit"]
+__all__ = ["SEND_TIMEOUT", "attach_loop", "is_local_layer", "process_origin", "submit"]
 
 logger = logging.getLogger("motia_django.broadcast")
 
@@ -133,3 +137,23 @@ async def _call(send: Callable[[], Awaitable[Any]]) -> Any:
 def is_local_layer(layer: Any) -> bool:
     """True for a layer that cannot reach other processes (Channels' in-memory layer)."""
     return type(layer).__name__ == "InMemoryChannelLayer"
+
+
+_origin: str | None = None
+
+
+def process_origin() -> str:
+    """This process's name in the channel-layer messages it sends and in its presence leases."""
+    global _origin
+    if _origin is None:
+        _origin = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    return _origin
+
+
+def _forked() -> None:
+    global _origin, _own_loop, _server_loop
+    _origin = None  # a child is another process: a name of its own
+    _own_loop = _server_loop = None  # and its parent's loops do not run in it
+
+
+os.register_at_fork(after_in_child=_forked)

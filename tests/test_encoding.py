@@ -31,7 +31,7 @@ def test_encode_is_compact_utf8_json_and_rejects_what_json_cannot_hold():
     assert encode({"a": "é", "b": [1, 2]}) == '{"a":"é","b":[1,2]}'
     with pytest.raises(ValueError):
         encode({"x": math.nan})
-    with pytest.raises(TypeError):
+    with pytest.raises(StreamValidationError, match="x is not JSON: an object is not JSON"):
         encode({"x": object()})
 
 

@@ -37,10 +37,12 @@ __all__ = [
     "Refused",
     "authenticate",
     "authorize_connection",
+    "connection_caps",
     "is_authenticated",
     "offered_token",
     "session_user",
     "trusted_origin",
+    "user_key",
 ]
 
 logger = logging.getLogger("motia_django.consumer")
@@ -146,6 +148,33 @@ async def authorize_connection(scope: dict[str, Any]) -> tuple[Any, str | None] 
     except Exception:
         logger.warning("The authenticate hook raised; WebSocket connection refused", exc_info=True)
     return Refused(401)
+
+
+def user_key(auth_context: Any) -> str | None:
+    """Who the auth context is, as a string: the user's primary key, or a token context's ``user_id`` (also
+    ``userId``, ``user``, ``id``); None for an anonymous socket."""
+    if auth_context is not None and getattr(auth_context, "is_authenticated", False):
+        return str(auth_context.pk)
+    if isinstance(auth_context, dict):
+        for key in ("user_id", "userId", "user", "id"):
+            if auth_context.get(key) not in (None, ""):
+                return str(auth_context[key])
+    return None
+
+
+def connection_caps(scope: dict[str, Any], auth_context: Any) -> list[tuple[Any, int | None]]:
+    """The keys a socket counts under for ``MAX_CONNECTIONS_PER_USER`` / ``MAX_CONNECTIONS_PER_IP``, with their
+    caps (none when the caps are off). The IP is the ASGI scope's client: behind a proxy, run the server with its
+    proxy-headers option so that it is the client's."""
+    caps: list[tuple[Any, int | None]] = []
+    per_user, per_ip = motia_settings.MAX_CONNECTIONS_PER_USER, motia_settings.MAX_CONNECTIONS_PER_IP
+    user = user_key(auth_context) if per_user is not None else None
+    if user is not None:
+        caps.append((("user", user), per_user))
+    client = scope.get("client")
+    if per_ip is not None and client:
+        caps.append((("ip", str(client[0])), per_ip))
+    return caps
 
 
 def is_authenticated(auth_context: Any) -> bool:

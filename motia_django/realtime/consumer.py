@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any
@@ -26,14 +27,17 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from motia_django import metrics
 from motia_django.bridge import to_thread
 from motia_django.conf import motia_settings
+from motia_django.encoding import encoded_size
 from motia_django.exceptions import FrameError
-from motia_django.realtime.auth import Refused, authorize_connection
+from motia_django.realtime.auth import Refused, authorize_connection, connection_caps
 from motia_django.realtime.hub import Delivery, GroupKey, Membership, hub
 from motia_django.realtime.joins import JoinPolicy, Lifecycle
+from motia_django.realtime.limits import CLOSE_TOO_MANY_CONNECTIONS, connections
 from motia_django.realtime.presence import ensure_upkeep
 from motia_django.realtime.protocol import (
     SnapshotHandoff,
     Subscription,
+    Sync,
     error_frame,
     frame_names,
     parse_frame,
@@ -74,8 +78,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.policy = JoinPolicy(None)
         self.lifecycle = Lifecycle(None)
         self.queue: SendQueue | None = None
-        self.handoff = SnapshotHandoff(self.push, motia_settings.SEND_QUEUE_LIMIT)
+        self.handoff = SnapshotHandoff(self.push, motia_settings.SEND_QUEUE_LIMIT, motia_settings.SEND_QUEUE_BYTES)
         self.closing = False
+        self.caps: list[tuple[Any, int | None]] = []  # what this socket counts under (limits.connections)
         self.ignored_logged = False  # a socket's first ignored frame is logged, the rest only counted
         self.counted = False  # in the open-connections gauge
         self._producer: tuple[Any, TransportWatch] | None = None
@@ -100,9 +105,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.refuse(who.status)
             return
         self.auth_context, subprotocol = who
+        caps = connection_caps(self.scope, self.auth_context)
+        if not connections.admit(caps):
+            await self.refuse_busy(subprotocol)
+            return
+        self.caps = caps
         self.policy, self.lifecycle = JoinPolicy(self.auth_context), Lifecycle(self.auth_context)
         self.queue = SendQueue(self._write, motia_settings.SEND_QUEUE_LIMIT, on_error=self._send_failed,
-                               on_full=self._too_slow)
+                               on_full=self._too_slow, max_bytes=motia_settings.SEND_QUEUE_BYTES)
         for key in ("headers", "cookies", "session"):  # read by now; an idle socket need not keep them
             self.scope.pop(key, None)
         await self.accept(subprotocol)
@@ -120,8 +130,21 @@ class StreamConsumer(AsyncWebsocketConsumer):
         else:
             await self.close()
 
+    async def refuse_busy(self, subprotocol: str | None) -> None:
+        """Over a connection cap: HTTP 429 where the server supports it, else accept and close with 4029."""
+        logger.info("WebSocket refused: over MAX_CONNECTIONS_PER_USER or MAX_CONNECTIONS_PER_IP")
+        if "websocket.http.response" in (self.scope.get("extensions") or {}):
+            await self.base_send({"type": "websocket.http.response.start", "status": 429,
+                                  "headers": [(b"content-type", b"text/plain"), (b"retry-after", b"5")]})
+            await self.base_send({"type": "websocket.http.response.body", "body": b"Too Many Connections"})
+        else:
+            await self.accept(subprotocol)
+            await self.close(code=CLOSE_TOO_MANY_CONNECTIONS)
+
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        connections.release(self.caps)
+        self.caps = []
         if self.counted:
             self.counted = False
             metrics.connections.dec()
@@ -135,19 +158,31 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.base_send({"type": "websocket.send", "text": text})
 
     def push(self, text: str, item: tuple[str, str, str] | None = None, update: bool = False,
-             committed: float | None = None) -> None:
+             committed: float | None = None, size: int | None = None) -> None:
         """Queue a frame for the socket (on the loop); a client too far behind is cut off and resyncs.
-        ``committed``: when the frame's change committed (``time.monotonic()``), for the broadcast delay."""
+        ``committed``: when the frame's change committed (``time.monotonic()``), for the broadcast delay; ``size``:
+        its bytes on the wire, where known."""
         if self.closing or self.queue is None:
             return
-        held = self.handoff.hold((text, item, update, committed))
+        size = encoded_size(text) if size is None else size
+        held = self.handoff.hold((text, item, update, committed, size))
         if held is None:
-            self.queue.push(text, item, update=update, committed=committed)  # calls _too_slow when full
+            self.queue.push(text, item, update=update, committed=committed, size=size)  # _too_slow when full
         elif not held:
             self._too_slow()
 
+    def _push_sync(self, sub: Subscription, sync: Sync) -> None:
+        """A subscription's sync: it replaces one of the same subscription still waiting to be sent."""
+        if self.closing or self.queue is None:
+            return
+        self.queue.drop_sync(sub.id)
+        for text, size in sync.frames:
+            if not self.queue.push(text, size=size, sync=sub.id):
+                return
+
     def _too_slow(self) -> None:
-        logger.warning("WebSocket client fell %d frames behind; disconnecting it", motia_settings.SEND_QUEUE_LIMIT)
+        logger.warning("WebSocket client fell %d frames or %d bytes behind; disconnecting it",
+                       motia_settings.SEND_QUEUE_LIMIT, motia_settings.SEND_QUEUE_BYTES)
         self._cut_off(CLOSE_SLOW_CLIENT)
 
     def _cut_off(self, code: int) -> None:
@@ -228,20 +263,25 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def _synced(self, subs: list[tuple[Stream, Subscription]], *, join: bool = False) -> None:
         """Queue a ``sync`` for each of ``subs``, registering a join first (docs/protocol.md, "Joining"); a join
         is ``joined`` once its snapshot is read, before its sync goes out."""
-        async with self.handoff.reading() as texts:
+        async with self.handoff.reading() as sends:
             for stream, sub in subs:
                 if join:
                     await self.subscriptions.add(sub)
                 try:
-                    text, seq = await to_thread(snapshot)(stream, sub)
+                    sync = await to_thread(snapshot)(stream, sub, max_bytes=motia_settings.SYNC_MAX_BYTES,
+                                                     page_bytes=motia_settings.SYNC_PAGE_BYTES)
+                except FrameError:
+                    if join:
+                        await self.subscriptions.remove(sub)
+                    raise
                 except Exception:
                     logger.exception("Could not read the snapshot of %s/%s", sub.stream, sub.group_id)
                     if join:
                         await self.subscriptions.remove(sub)
                     raise FrameError("SYNC_FAILED", "Could not read the stream", sub.stream,
                                      sub.group_id) from None
-                texts.append(text)
-                hub.started(sub.group_key, seq)
+                sends.append(functools.partial(self._push_sync, sub, sync))
+                hub.started(sub.group_key, sync.seq)
                 if join:
                     await self.lifecycle.joined(stream, sub)
 
@@ -261,7 +301,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """A committed change or a ``send()`` event: to this socket once if any subscription matches."""
         if self.subscriptions.table.matches(frame.stream, frame.group_id, frame.id):
             item = None if frame.id is None else (frame.stream, frame.group_id, frame.id)
-            self.push(frame.text, item, frame.type == "update", frame.committed)
+            self.push(frame.text, item, frame.type == "update", frame.committed, frame.size)
 
     def resync(self, keys: Iterable[GroupKey]) -> None:
         """Send fresh ``sync`` frames for the subscriptions on ``keys``."""

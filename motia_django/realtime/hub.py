@@ -44,6 +44,9 @@ class Delivery(Protocol):
     @property
     def text(self) -> str: ...
     @property
+    def size(self) -> int:
+        """The frame's bytes on the wire."""
+    @property
     def type(self) -> str:
         """The event's type: ``create``, ``update``, ``delete``, ``event``..."""
     @property

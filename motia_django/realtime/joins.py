@@ -1,10 +1,12 @@
 """Joins: who may make a subscription, and what happens around it.
 
-The decision (``JoinPolicy.admit``), in order: the stream exists; the socket holds fewer than
-``MAX_SUBSCRIPTIONS`` (a re-join under a held id replaces it); the stream's ``canAccess(subscription,
-auth_context)`` allows it, or for a stream without one ``DEFAULT_ACCESS`` ("allow", as Motia, or
-"authenticated"); then ``onJoin(subscription, auth_context)`` may still refuse it (returning ``False``, or
-raising). A refusal is a ``FrameError`` the consumer answers with the protocol's error event.
+The decision (``JoinPolicy.admit``), in order: the socket is within its join rate (``JOIN_RATE`` a second,
+``JOIN_BURST`` at once); the stream exists; the socket holds fewer than ``MAX_SUBSCRIPTIONS`` (a re-join under a
+held id replaces it); the stream's ``canAccess(subscription, auth_context)`` allows it, or for a stream without
+one ``DEFAULT_ACCESS`` ("allow", as Motia, or "authenticated"), and for a presence stream the stream it tracks
+allows the same group too (who is in a room is as private as the room); then ``onJoin(subscription,
+auth_context)`` may still refuse it (returning ``False``, or raising). A refusal is a ``FrameError`` the consumer
+answers with the protocol's error event.
 
 Around it (``Lifecycle``): once a join is admitted its ``onLeave(subscription, auth_context)`` is owed and
 runs exactly once, when the subscription ends for any reason (a ``leave``, a re-join under its id, a sync that
@@ -26,6 +28,7 @@ from motia_django.conf import motia_settings
 from motia_django.exceptions import FrameError, StreamNotFound
 from motia_django.realtime import presence
 from motia_django.realtime.auth import is_authenticated
+from motia_django.realtime.limits import TokenBucket
 from motia_django.realtime.protocol import Subscription
 from motia_django.stream.api import Stream
 from motia_django.stream.registry import registry
@@ -51,14 +54,18 @@ async def can_join(stream: Stream, subscription: dict[str, Any], auth_context: A
 class JoinPolicy:
     """One socket's join decision (see the module docstring)."""
 
-    __slots__ = ("auth_context",)
+    __slots__ = ("auth_context", "joins")
 
     def __init__(self, auth_context: Any) -> None:
         self.auth_context = auth_context
+        self.joins = TokenBucket(motia_settings.JOIN_RATE, motia_settings.JOIN_BURST)
 
     async def admit(self, sub: Subscription, held: int, *, replacing: bool) -> Stream:
         """The stream ``sub`` joins, if the join is allowed; ``FrameError`` otherwise. ``held``: the socket's
         subscriptions now; ``replacing``: ``sub`` re-joins under an id the socket holds."""
+        if not self.joins.take():
+            raise FrameError("TOO_MANY_JOINS", f"at most {motia_settings.JOIN_RATE:g} joins a second "
+                             f"({motia_settings.JOIN_BURST} at once)", sub.stream, sub.group_id)
         try:
             stream = registry.get(sub.stream)
         except StreamNotFound:
@@ -74,7 +81,13 @@ class JoinPolicy:
 
     async def _allowed(self, stream: Stream, sub: Subscription) -> bool:
         try:
-            return await can_join(stream, sub.as_dict(), self.auth_context)
+            if not await can_join(stream, sub.as_dict(), self.auth_context):
+                return False
+            tracked = registry.find(stream.presence.tracks) if stream.presence is not None else None
+            if tracked is None:
+                return True
+            room = {"streamName": tracked.name, "groupId": sub.group_id, "subscriptionId": sub.id}  # the group
+            return await can_join(tracked, room, self.auth_context)
         except Exception:
             logger.exception("canAccess of stream %r raised; access denied", sub.stream)
             return False

@@ -25,8 +25,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from motia_django.bridge import to_thread
+from motia_django.layers import process_origin
 from motia_django.models import PresenceLease
-from motia_django.realtime.relay import ORIGIN
+from motia_django.realtime.auth import user_key
 from motia_django.stream.api import Stream
 from motia_django.stream.registry import registry
 
@@ -43,18 +44,12 @@ _present: dict[tuple[str, str, str], dict[str, Any]] = {}
 
 def new_connection_id() -> str:
     """A socket's id in leases: this process's origin first, so a process renews its own with one query."""
-    return f"{ORIGIN}:{uuid.uuid4().hex[:16]}"
+    return f"{process_origin()}:{uuid.uuid4().hex[:16]}"
 
 
 def member_of(auth_context: Any, connection_id: str) -> str:
     """The member a socket is: its user's id when authenticated, else the connection."""
-    if auth_context is not None and getattr(auth_context, "is_authenticated", False):
-        return str(auth_context.pk)
-    if isinstance(auth_context, dict):
-        for key in ("user_id", "userId", "user", "id"):
-            if auth_context.get(key) not in (None, ""):
-                return str(auth_context[key])
-    return connection_id
+    return user_key(auth_context) or connection_id
 
 
 def presence_streams(tracked: str) -> list[Stream]:
@@ -105,7 +100,7 @@ def renew() -> None:
     now = timezone.now()
     for stream in [s for s in registry if s.presence is not None]:
         assert stream.presence is not None
-        mine = PresenceLease.objects.filter(stream=stream.name, connection_id__startswith=f"{ORIGIN}:")
+        mine = PresenceLease.objects.filter(stream=stream.name, connection_id__startswith=f"{process_origin()}:")
         mine.update(expires_at=now + timedelta(seconds=stream.presence.ttl))
         for group_id, member in set(mine.values_list("group_id", "member_id")):
             if stream.get(group_id, member) is None:

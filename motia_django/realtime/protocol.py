@@ -17,15 +17,15 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from motia_django.encoding import decode
+from motia_django.encoding import decode, encode_frame, encoded_size
 from motia_django.exceptions import FrameError, StreamValidationError
 from motia_django.stream.api import Stream
 from motia_django.stream.changes import Change
 from motia_django.stream.items import now_ms, validate_key
 
 __all__ = [
-    "ABSENT_ITEM_MARGIN_MS", "SnapshotHandoff", "Subscription", "SubscriptionTable", "error_frame", "frame_names",
-    "parse_frame", "parse_subscription", "snapshot",
+    "ABSENT_ITEM_MARGIN_MS", "MAX_OUTGOING_FRAME", "SnapshotHandoff", "Subscription", "SubscriptionTable", "Sync",
+    "error_frame", "frame_names", "parse_frame", "parse_subscription", "snapshot",
 ]
 
 #: An item sync for a missing item is stamped this much before now, so that a create stamped just before the
@@ -158,70 +158,118 @@ def parse_subscription(data: Any) -> Subscription:
     return Subscription(sub_id, stream, group, item_id)
 
 
-def snapshot(stream: Stream, sub: Subscription) -> tuple[str, int | None]:
-    """The ``sync`` frame for ``sub``, read after the subscription is registered (docs/protocol.md, "Joining"),
-    and the group's sequence number read before it (None when the storage keeps none).
+#: The largest frame motia_django sends: Daphne's default message limit (it drops bigger messages without closing
+#: the socket). Syncs are paged well below it; a single item over it cannot be synced, and its join is refused.
+MAX_OUTGOING_FRAME = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    """The reply to a join: its frames (text, bytes on the wire), and the group's sequence number read before
+    them (None when the storage keeps none)."""
+
+    frames: list[tuple[str, int]]
+    seq: int | None
+
+
+def _frame(stream: str, group_id: str, id: str | None, event: dict[str, Any], timestamp: int) -> tuple[str, int]:
+    text = Change(stream, group_id, id, event, timestamp).text
+    return text, encoded_size(text)
+
+
+def _pages(stream: str, group_id: str, items: list[dict[str, Any]], timestamp: int,
+           page_bytes: int) -> list[tuple[str, int]]:
+    """A group sync in frames of at most ``page_bytes``: a ``sync`` of the first items, then one ``create`` per
+    further item, without a top-level ``id`` so that only the group subscription applies it. Motia's clients end
+    with the whole group, in order."""
+    whole = _frame(stream, group_id, None, {"type": "sync", "data": items}, timestamp)
+    if whole[1] <= page_bytes:
+        return [whole]
+    first, size = 0, 200  # the frame's envelope
+    while first < len(items):
+        size += encoded_size(encode_frame(items[first])) + 1
+        if first and size > page_bytes:
+            break
+        first += 1
+    frames = [_frame(stream, group_id, None, {"type": "sync", "data": items[:first]}, timestamp)]
+    frames += [_frame(stream, group_id, None, {"type": "create", "data": item}, timestamp) for item in items[first:]]
+    return frames
+
+
+def snapshot(stream: Stream, sub: Subscription, *, max_bytes: int, page_bytes: int) -> Sync:
+    """The ``sync`` for ``sub``, read after the subscription is registered (docs/protocol.md, "Joining"), and the
+    group's sequence number read before it.
 
     An item sync carries the item's timestamp. A group sync carries the newest item's timestamp or now,
     whichever is greater: the client drops a group sync older than the last update/delete it saw, so after a
-    reconnect a group whose newest item was deleted must still resync. A group sync holds at most the stream's
-    ``sync_limit`` newest items.
+    reconnect a group whose newest item was deleted must still resync. A group sync holds the group's newest
+    items, at most the stream's ``sync_limit`` of them and ``max_bytes`` of their data, in frames of at most
+    ``page_bytes``. ``FrameError("SYNC_TOO_LARGE")`` for an item too large for any frame (one written past
+    ``MAX_ITEM_BYTES``, around the stream API).
     """
     seq = stream.backend.group_seq(stream.name, sub.group_id)
     if sub.item_id is None:
-        rows = stream.backend.get_group(stream.name, sub.group_id, stream.sync_limit)
+        rows = stream.backend.newest(stream.name, sub.group_id, stream.sync_limit, max_bytes)
         timestamp = max([now_ms(), *(stored.timestamp for _, stored in rows)])
-        items: Any = [stream.item(id, stored.data) for id, stored in rows]
-        return Change(stream.name, sub.group_id, None, {"type": "sync", "data": items}, timestamp).text, seq
-    stored = stream.backend.get(stream.name, sub.group_id, sub.item_id)
-    if stored is None:
-        timestamp, item = now_ms() - ABSENT_ITEM_MARGIN_MS, None
+        items = [stream.item(id, stored.data) for id, stored in rows]
+        frames = _pages(stream.name, sub.group_id, items, timestamp, page_bytes)
     else:
-        timestamp, item = stored.timestamp or now_ms(), stream.item(sub.item_id, stored.data)
-    return Change(stream.name, sub.group_id, sub.item_id, {"type": "sync", "data": item}, timestamp).text, seq
+        stored = stream.backend.get(stream.name, sub.group_id, sub.item_id)
+        if stored is None:
+            timestamp, item = now_ms() - ABSENT_ITEM_MARGIN_MS, None
+        else:
+            timestamp, item = stored.timestamp or now_ms(), stream.item(sub.item_id, stored.data)
+        frames = [_frame(stream.name, sub.group_id, sub.item_id, {"type": "sync", "data": item}, timestamp)]
+    if any(size > MAX_OUTGOING_FRAME for _, size in frames):
+        raise FrameError("SYNC_TOO_LARGE", f"an item is over {MAX_OUTGOING_FRAME} bytes", sub.stream, sub.group_id)
+    return Sync(frames, seq)
 
 
-#: A frame waiting behind a snapshot: the arguments of the socket's ``push``.
-Held = tuple[str, "tuple[str, str, str] | None", bool, "float | None"]
+#: A frame waiting behind a snapshot: the arguments of the socket's ``push`` (text, item, update, committed,
+#: size).
+Held = tuple[str, "tuple[str, str, str] | None", bool, "float | None", int]
 
 
 class SnapshotHandoff:
     """Changes that arrive while a socket's snapshots are read wait, then follow the syncs, so a client never
     sees a change before the sync it belongs after (docs/protocol.md, "Joining"). One read at a time per
-    socket; ``push`` is the socket's own, which the frames go through afterwards."""
+    socket; ``push`` is the socket's own, which the held frames go through afterwards. At most ``limit`` frames
+    and ``max_bytes`` bytes wait."""
 
-    __slots__ = ("_lock", "held", "limit", "push")
+    __slots__ = ("_lock", "held", "held_bytes", "limit", "max_bytes", "push")
 
-    def __init__(self, push: Callable[..., None], limit: int) -> None:
-        self.push, self.limit = push, limit
+    def __init__(self, push: Callable[..., None], limit: int, max_bytes: int) -> None:
+        self.push, self.limit, self.max_bytes = push, limit, max_bytes
         self.held: list[Held] | None = None
+        self.held_bytes = 0
         self._lock: asyncio.Lock | None = None
 
     def hold(self, frame: Held) -> bool | None:
-        """Keep ``frame`` for after the syncs: True; False when ``limit`` already wait (the client is cut off);
+        """Keep ``frame`` for after the syncs: True; False when too much already waits (the client is cut off);
         None when no snapshot is being read (send it now)."""
         if self.held is None:
             return None
-        if len(self.held) >= self.limit:
+        if len(self.held) >= self.limit or self.held_bytes + frame[4] > self.max_bytes:
             return False
         self.held.append(frame)
+        self.held_bytes += frame[4]
         return True
 
     @contextlib.asynccontextmanager
-    async def reading(self) -> AsyncIterator[list[str]]:
-        """Read snapshots inside: append each sync frame to the list; on exit the syncs go out, then what was
-        held meanwhile."""
+    async def reading(self) -> AsyncIterator[list[Callable[[], None]]]:
+        """Read snapshots inside, appending to the list what sends each sync; on exit the syncs go out, then what
+        was held meanwhile."""
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            texts: list[str] = []
-            self.held = []
+            sends: list[Callable[[], None]] = []
+            self.held, self.held_bytes = [], 0
             try:
-                yield texts
+                yield sends
             finally:
-                held, self.held = self.held, None
-                for text in texts:
-                    self.push(text)
+                held, self.held, self.held_bytes = self.held, None, 0
+                for send in sends:
+                    send()
                 for frame in held:
                     self.push(*frame)
 

@@ -15,9 +15,7 @@ import contextlib
 import functools
 import hashlib
 import logging
-import os
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,13 +23,14 @@ from channels.layers import get_channel_layer
 
 from motia_django.bridge import to_thread
 from motia_django.conf import motia_settings
-from motia_django.layers import is_local_layer
+from motia_django.encoding import encoded_size
+from motia_django.layers import is_local_layer, process_origin
 from motia_django.realtime.hub import GroupKey, Hub
 from motia_django.stream.backends.db import group_seqs
 from motia_django.stream.changes import Change
 
 __all__ = [
-    "MESSAGE_TYPE", "ORIGIN", "Relay", "RemoteChange", "committed_at", "group_name", "local_clock", "make_relay",
+    "MESSAGE_TYPE", "Relay", "RemoteChange", "committed_at", "group_name", "local_clock", "make_relay",
 ]
 
 logger = logging.getLogger("motia_django.relay")
@@ -39,8 +38,6 @@ logger = logging.getLogger("motia_django.relay")
 #: The channel-layer message type of a change.
 MESSAGE_TYPE = "motia.change"
 
-#: This process, as named in the messages it sends.
-ORIGIN = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 #: Seconds between re-joins of the layer groups (channels-redis' core layer forgets members after a day).
 REFRESH_SECONDS = 3600.0
@@ -70,6 +67,13 @@ class RemoteChange:
     type: str
     seq: int | None
     committed: float | None = None  # this process's monotonic clock, from the origin's wall clock
+    size: int = 0  # the frame's bytes on the wire
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> RemoteChange:
+        text = message["text"]
+        return cls(message["stream"], message["group"], message.get("id"), text, message.get("kind", ""),
+                   message.get("seq"), local_clock(message.get("at")), encoded_size(text))
 
 
 class Relay:
@@ -97,7 +101,7 @@ class Relay:
     # --- sending (any thread) ------------------------------------------------------------------------------
 
     def message(self, change: Change) -> dict[str, Any]:
-        return {"type": MESSAGE_TYPE, "origin": ORIGIN, "text": change.text, "stream": change.stream,
+        return {"type": MESSAGE_TYPE, "origin": process_origin(), "text": change.text, "stream": change.stream,
                 "group": change.group_id, "id": change.id, "kind": change.type, "seq": change.seq,
                 "at": committed_at(change)}
 
@@ -135,6 +139,7 @@ class Relay:
 
     async def _listen(self, channel: str) -> None:
         expected: int | None = None
+        origin = process_origin()
         while True:
             try:
                 message = await self.layer.receive(channel)  # never cancelled: the pub/sub layer unsubscribes
@@ -146,16 +151,14 @@ class Relay:
                 await asyncio.sleep(1)
                 continue
             if message.get("type") == BEAT_TYPE:
-                if message.get("origin") == ORIGIN:
+                if message.get("origin") == origin:
                     if expected is not None and message.get("n") != expected:
                         self.degraded = True  # a beat went missing: so may have changes
                     expected = int(message.get("n", 0)) + 1
                     if self.degraded:
                         await self.recover()
-            elif message.get("origin") != ORIGIN:
-                self.hub.deliver(RemoteChange(message["stream"], message["group"], message.get("id"),
-                                             message["text"], message.get("kind", ""), message.get("seq"),
-                                             local_clock(message.get("at"))))
+            elif message.get("origin") != origin:
+                self.hub.deliver(RemoteChange.from_message(message))
 
     async def _beats(self) -> None:
         assert self.channel is not None
@@ -164,7 +167,7 @@ class Relay:
             await asyncio.sleep(BEAT_SECONDS)
             self._beat += 1
             try:
-                await self.layer.send(self.channel, {"type": BEAT_TYPE, "origin": ORIGIN, "n": self._beat})
+                await self.layer.send(self.channel, {"type": BEAT_TYPE, "origin": process_origin(), "n": self._beat})
             except Exception:
                 if not self.degraded:
                     logger.warning("The channel layer is unreachable; will resync when it is back", exc_info=True)

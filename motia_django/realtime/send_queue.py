@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from motia_django.compat import daphne_protocol, twisted_consumer
+from motia_django.encoding import encoded_size
 from motia_django.metrics import frame_written
 
 __all__ = [
@@ -38,12 +39,13 @@ SLOW_CLOSE_SECONDS = 30.0
 
 class _Entry:
     """A queued frame; ``key`` is set while it is an item's last queued ``update`` (which a newer one replaces);
-    ``committed`` is when its change committed (for the broadcast delay)."""
+    ``sync`` names the subscription whose sync it is part of (a re-join replaces it); ``committed`` is when its
+    change committed (for the broadcast delay)."""
 
-    __slots__ = ("committed", "key", "text")
+    __slots__ = ("committed", "key", "size", "sync", "text")
 
-    def __init__(self, text: str, key: Key | None, committed: float | None) -> None:
-        self.text, self.key, self.committed = text, key, committed
+    def __init__(self, text: str, size: int, key: Key | None, sync: str | None, committed: float | None) -> None:
+        self.text, self.size, self.key, self.sync, self.committed = text, size, key, sync, committed
 
 
 #: The shared, always empty queue of idle send queues.
@@ -53,38 +55,47 @@ _EMPTY: deque[_Entry] = deque(maxlen=0)
 class SendQueue:
     """The frames waiting for one socket, sent in order by a writer task that exists only while some wait.
 
-    ``push`` never blocks: it returns False, and calls ``on_full``, when ``limit`` frames already wait (the
-    client is too slow). An idle socket holds no task and no queue. An ``update`` of an item whose previous
-    ``update`` is still queued (nothing else of that item after it) replaces it: a subscriber that falls behind
-    on a token stream skips superseded states instead of receiving every one. ``writable`` (Daphne only, see
-    ``watch_transport``) pauses the writer while the transport's buffer is full. ``on_error`` is called if a send
-    fails, so the socket is closed visibly.
+    ``push`` never blocks: it returns False, and calls ``on_full``, when ``limit`` frames or ``max_bytes`` bytes
+    already wait (the client is too slow). An idle socket holds no task and no queue. An ``update`` of an item
+    whose previous ``update`` is still queued (nothing else of that item after it) replaces it: a subscriber that
+    falls behind on a token stream skips superseded states instead of receiving every one. A sync pushed for a
+    subscription whose previous sync still waits replaces it (a client re-joining in a loop holds one). ``writable``
+    (Daphne only, see ``watch_transport``) pauses the writer while the transport's buffer is full. ``on_error`` is
+    called if a send fails, so the socket is closed visibly.
     """
 
-    __slots__ = ("_send", "_task", "broken", "frames", "latest", "limit", "on_error", "on_full", "writable")
+    __slots__ = ("_send", "_task", "broken", "bytes", "frames", "latest", "limit", "max_bytes", "on_error",
+                 "on_full", "syncs", "writable")
 
     def __init__(self, send: Callable[[str], Coroutine[Any, Any, None]], limit: int,
                  on_error: Callable[[BaseException], None] | None = None,
-                 on_full: Callable[[], None] | None = None) -> None:
+                 on_full: Callable[[], None] | None = None, max_bytes: int | None = None) -> None:
         self.frames: deque[_Entry] = _EMPTY
         self.latest: dict[Key, _Entry] | None = None  # each item's queued update that may still be replaced
+        self.syncs: dict[str, list[_Entry]] | None = None  # each subscription's queued sync frames
         self.limit = max(1, limit)
+        self.max_bytes = max_bytes
+        self.bytes = 0  # of the frames waiting
         self.writable: asyncio.Event | None = None
         self.on_error, self.on_full = on_error, on_full
         self._send = send
         self._task: asyncio.Task[None] | None = None
         self.broken = False  # a send failed: the socket is being closed, nothing more is sent
 
-    def push(self, text: str, item: Key | None = None, *, update: bool = False,
-             committed: float | None = None) -> bool:
+    def push(self, text: str, item: Key | None = None, *, update: bool = False, committed: float | None = None,
+             size: int | None = None, sync: str | None = None) -> bool:
         """Queue a frame (on the socket's loop); ``item`` and ``update`` say whether a newer frame may replace
-        it; ``committed`` is the ``time.monotonic()`` of its change's commit. False when the queue is full."""
+        it, ``sync`` that it belongs to that subscription's sync (see ``drop_sync``); ``committed`` is the
+        ``time.monotonic()`` of its change's commit; ``size`` its bytes on the wire, if known. False when the queue
+        is full."""
         if self.broken:
             return True
+        size = encoded_size(text) if size is None else size
         if item is not None and self.latest:
             queued = self.latest.pop(item, None)
-            if queued is not None and update:
-                queued.text, queued.committed = text, committed  # the newer state supersedes the queued one
+            if queued is not None and update:  # the newer state supersedes the queued one
+                self.bytes += size - queued.size
+                queued.text, queued.size, queued.committed = text, size, committed
                 self.latest[item] = queued
                 return True
         frames = self.frames
@@ -93,19 +104,33 @@ class SendQueue:
                 self._send_now(text, committed)
                 return True
             frames = self.frames = deque()
-        elif len(frames) >= self.limit:
+        elif len(frames) >= self.limit or (self.max_bytes is not None and self.bytes + size > self.max_bytes):
             if self.on_full is not None:
                 self.on_full()
             return False
-        entry = _Entry(text, item if update else None, committed)
+        entry = _Entry(text, size, item if update else None, sync, committed)
         frames.append(entry)
+        self.bytes += size
         if entry.key is not None:
             if self.latest is None:
                 self.latest = {}
             self.latest[entry.key] = entry
+        if sync is not None:
+            if self.syncs is None:
+                self.syncs = {}
+            self.syncs.setdefault(sync, []).append(entry)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._drain())
         return True
+
+    def drop_sync(self, subscription_id: str) -> None:
+        """Forget the frames of ``subscription_id``'s sync that still wait (a newer sync of it follows)."""
+        stale = self.syncs.pop(subscription_id, None) if self.syncs else None
+        if not stale:
+            return
+        ids = {id(entry) for entry in stale}
+        self.frames = deque(entry for entry in self.frames if id(entry) not in ids) or _EMPTY
+        self.bytes -= sum(entry.size for entry in stale)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -139,8 +164,11 @@ class SendQueue:
                 await _finish(*started)
             while self.frames:
                 entry = self.frames.popleft()
+                self.bytes -= entry.size
                 if entry.key is not None and self.latest is not None and self.latest.get(entry.key) is entry:
                     del self.latest[entry.key]
+                if entry.sync is not None and self.syncs:
+                    self._sent_sync(entry)
                 writable = self.writable
                 if writable is not None and not writable.is_set():
                     await writable.wait()
@@ -155,8 +183,17 @@ class SendQueue:
             if not self.frames:
                 self._clear()  # an idle socket keeps no queue
 
+    def _sent_sync(self, entry: _Entry) -> None:
+        """A sync frame leaves the queue: it can no longer be replaced."""
+        assert self.syncs is not None and entry.sync is not None
+        queued = self.syncs.get(entry.sync)
+        if queued is not None and entry in queued:
+            queued.remove(entry)
+            if not queued:
+                del self.syncs[entry.sync]
+
     def _clear(self) -> None:
-        self.frames, self.latest = _EMPTY, None
+        self.frames, self.latest, self.syncs, self.bytes = _EMPTY, None, None, 0
 
     async def stop(self) -> None:
         """Drop what waits and stop the writer."""

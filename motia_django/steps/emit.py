@@ -9,7 +9,6 @@ the event: workers also poll the table (``WORKER_POLL_SECONDS``).
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,8 @@ from django.db import router, transaction
 from django.utils import timezone
 
 from motia_django.bridge import asyncify, dual
-from motia_django.exceptions import EmitError
+from motia_django.encoding import encode
+from motia_django.exceptions import EmitError, StreamValidationError
 from motia_django.models import Event
 from motia_django.steps.event_queue import announce
 from motia_django.steps.registry import step_registry
@@ -46,9 +46,9 @@ def _emit(event: dict[str, Any], *, trace_id: str | None = None, step: Step | No
         raise EmitError("the event has no topic (a non-empty string)")
     data = event.get("data")
     try:
-        json.dumps(data)
-    except (TypeError, ValueError) as exc:
-        raise EmitError(f"event {topic!r}: data is not JSON: {exc}") from None
+        encode(data, label="data")
+    except StreamValidationError as exc:
+        raise EmitError(f"event {topic!r}: {exc}") from None
     if step is not None and not step.may_emit(topic):
         raise EmitError(f"step {step.name!r} emits {topic!r}, which its config does not list in emits "
                         f"({', '.join(step.emits) or 'empty'}); add it to emits")

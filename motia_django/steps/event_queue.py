@@ -39,7 +39,7 @@ Status = Event.Status
 
 def announce(using: str | None = None) -> None:
     """Send ``events_stored`` once the current transaction on ``using`` commits (now, if none)."""
-    transaction.on_commit(lambda: events_stored.send(sender=Event), using=using)
+    transaction.on_commit(lambda: events_stored.send(sender=Event), using=using, robust=True)
 
 
 def default_worker_id() -> str:

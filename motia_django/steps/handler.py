@@ -1,53 +1,120 @@
-"""API steps on a lean ASGI handler: Django's, with its own middleware list and no per-request signals.
+"""API steps on a lean ASGI handler: Django's, with the project's middleware run without thread hops.
 
-Why: under ASGI each sync-only middleware costs a request a thread hop each way, and Django's handler adds
-two more for the ``request_started`` / ``request_finished`` signals (a new thread per request, for their
-database clean-up). An API step needs none of that: DRF authenticates it itself, and its database work goes
-through motia_django's own threads, which recycle their connections. So ``StepsHandler`` runs only the
-middleware in ``MOTIA["API_MIDDLEWARE"]`` (default: the async-native ones of ``MIDDLEWARE``) and sends no
-per-request signals. docs/performance.md has the measurements. ``motia_django.asgi.Router`` sends it the
-requests whose path resolves to an API step.
+API steps keep Django's security semantics: the project's ``MIDDLEWARE`` applies to them (less what
+``MOTIA["API_MIDDLEWARE_EXCLUDE"]`` opts out, or exactly ``MOTIA["API_MIDDLEWARE"]`` when set), so
+``SecurityMiddleware``'s headers and redirects, sessions, ``request.user`` (DRF's ``SessionAuthentication`` and
+its CSRF check) and whatever else the project lists work as on any Django view. A disallowed ``Host`` is a 400
+whatever the middleware, and a body past ``DATA_UPLOAD_MAX_MEMORY_SIZE`` a 413, answered before it is read.
+
+Why a handler of its own: under ASGI, Django runs each ``MiddlewareMixin`` middleware's hooks in a thread, a hop
+each way, and its handler adds two more for the ``request_started`` / ``request_finished`` signals (a new thread
+per request, for their database clean-up). The hooks of Django's own middleware (``INLINE``) do no I/O, so they
+run here on the loop, inline; ``SessionMiddleware`` saves a modified session in a thread. Other middleware is
+adapted as Django adapts it. No per-request signals: the step's database work goes through motia_django's own
+threads, which recycle their connections. docs/performance.md has the measurements.
+``motia_django.asgi.Router`` sends this handler the requests whose path resolves to an API step.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext
-from django.core.exceptions import ImproperlyConfigured
+from asgiref.sync import ThreadSensitiveContext, markcoroutinefunction
+from django.conf import settings
+from django.core.exceptions import DisallowedHost, ImproperlyConfigured, MiddlewareNotUsed, RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.core.handlers.exception import convert_exception_to_response
+from django.core.handlers.exception import convert_exception_to_response, response_for_exception
+from django.http import HttpResponse
 from django.http.request import HttpRequest
 from django.urls import set_script_prefix
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
 
+from motia_django.bridge import request_thread
 from motia_django.compat import response_handler
 from motia_django.conf import motia_settings
 
-__all__ = ["StepsHandler", "api_middleware"]
+__all__ = ["INLINE", "BodyTooLarge", "StepsHandler", "api_middleware"]
+
+#: Django's middleware whose hooks do no I/O (``SessionMiddleware``: unless it saves), run inline on the loop.
+INLINE = frozenset({
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.gzip.GZipMiddleware",
+    "django.middleware.http.ConditionalGetMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+})
+SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
+CSRF_MIDDLEWARE = "django.middleware.csrf.CsrfViewMiddleware"
 
 
-def _async_native(middleware: Any) -> bool:
-    """Middleware that runs on the loop without a thread hop (not built on ``MiddlewareMixin``'s wrapper)."""
-    if isinstance(middleware, type) and issubclass(middleware, MiddlewareMixin):
-        return False
-    return bool(getattr(middleware, "async_capable", False))
+class BodyTooLarge(Exception):
+    """The request body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE``: answered 413 before the rest is read."""
 
 
 def api_middleware() -> list[str]:
-    """The middleware API steps run through: ``MOTIA["API_MIDDLEWARE"]``, or the async-native part of
-    ``MIDDLEWARE``."""
-    from django.conf import settings
-
+    """The middleware API steps run through: ``MOTIA["API_MIDDLEWARE"]``, or the project's ``MIDDLEWARE`` less
+    ``MOTIA["API_MIDDLEWARE_EXCLUDE"]``."""
     chosen = motia_settings.API_MIDDLEWARE
-    if chosen is not None:
-        return list(chosen)
-    return [path for path in settings.MIDDLEWARE if _async_native(import_string(path))]
+    excluded = set(motia_settings.API_MIDDLEWARE_EXCLUDE)
+    return [path for path in (settings.MIDDLEWARE if chosen is None else chosen) if path not in excluded]
+
+
+def _inline(path: str) -> bool:
+    if path == CSRF_MIDDLEWARE and settings.CSRF_USE_SESSIONS:  # its token is read from the session
+        return False
+    return path in INLINE
+
+
+async def _call(method: Callable[..., Any], *args: Any) -> Any:
+    return method(*args)
+
+
+class OnTheLoop:
+    """A ``MiddlewareMixin`` middleware whose hooks do no I/O, run inline in an async chain (Django would run
+    each hook in a thread)."""
+
+    async_capable, sync_capable = True, False
+
+    def __init__(self, instance: MiddlewareMixin, get_response: Callable[[HttpRequest], Awaitable[Any]]) -> None:
+        self.instance, self.get_response = instance, get_response
+        markcoroutinefunction(self)  # as MiddlewareMixin marks itself: Django awaits it
+        self.process_request = getattr(instance, "process_request", None)
+        self.process_response = getattr(instance, "process_response", None)
+
+    async def __call__(self, request: HttpRequest) -> Any:
+        response = self.process_request(request) if self.process_request is not None else None
+        response = response or await self.get_response(request)
+        if self.process_response is not None:
+            response = await self.respond(request, response)
+        return response
+
+    async def respond(self, request: HttpRequest, response: Any) -> Any:
+        assert self.process_response is not None
+        return self.process_response(request, response)
+
+
+class SessionOnTheLoop(OnTheLoop):
+    """``SessionMiddleware``: inline, but a session to save is saved in a thread (it writes to its store)."""
+
+    async def respond(self, request: HttpRequest, response: Any) -> Any:
+        assert self.process_response is not None
+        session = getattr(request, "session", None)
+        saving = session is not None and (session.modified or settings.SESSION_SAVE_EVERY_REQUEST)
+        if saving:
+            return await request_thread(self.process_response)(request, response)
+        return self.process_response(request, response)
 
 
 class StepsHandler(ASGIHandler):
-    """Django's ASGI handler for API steps: their own middleware list, no per-request signals."""
+    """Django's ASGI handler for API steps (see the module docstring)."""
 
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware: list[Any] = []
@@ -55,19 +122,46 @@ class StepsHandler(ASGIHandler):
         self._exception_middleware: list[Any] = []
         handler: Any = convert_exception_to_response(response_handler(self))
         for path in reversed(api_middleware()):
-            middleware = import_string(path)
-            if not getattr(middleware, "async_capable", False):
-                raise ImproperlyConfigured(f"MOTIA['API_MIDDLEWARE']: {path} cannot run async")
-            instance = middleware(handler)
-            if hasattr(instance, "process_view"):
-                self._view_middleware.insert(0, self.adapt_method_mode(True, instance.process_view))
-            if hasattr(instance, "process_template_response"):
-                self._template_response_middleware.append(
-                    self.adapt_method_mode(True, instance.process_template_response))
-            if hasattr(instance, "process_exception"):
-                self._exception_middleware.append(self.adapt_method_mode(False, instance.process_exception))
-            handler = convert_exception_to_response(instance)
+            try:
+                instance, wrapped = self._wrap(path, handler)
+            except MiddlewareNotUsed:
+                continue
+            self._hooks(instance, inline=wrapped is not instance)
+            handler = convert_exception_to_response(wrapped)
         self._middleware_chain = handler
+
+    def _wrap(self, path: str, handler: Any) -> tuple[Any, Any]:
+        """The middleware instance at ``path`` around ``handler``, and what the chain calls: the instance, or an
+        inline adapter of it."""
+        middleware = import_string(path)
+        if isinstance(middleware, type) and issubclass(middleware, MiddlewareMixin) and _inline(path):
+            instance = middleware(handler)
+            adapter = SessionOnTheLoop if path == SESSION_MIDDLEWARE else OnTheLoop
+            return instance, adapter(instance, handler)
+        if getattr(middleware, "async_capable", False):
+            instance = middleware(handler)
+        elif getattr(middleware, "sync_capable", True):  # adapted as Django adapts it: a thread hop each way
+            instance = middleware(self.adapt_method_mode(False, handler, True, name=f"middleware {path}"))
+            return instance, self.adapt_method_mode(True, instance, False)
+        else:
+            raise ImproperlyConfigured(f"Middleware {path} is neither sync- nor async-capable")
+        if instance is None:
+            raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
+        return instance, instance
+
+    def _hooks(self, instance: Any, *, inline: bool) -> None:
+        """Register ``process_view`` / ``process_template_response`` / ``process_exception``, as Django does."""
+        def hook(method: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
+            if inline and is_async:
+                return lambda *args: _call(method, *args)
+            return self.adapt_method_mode(is_async, method)
+
+        if hasattr(instance, "process_view"):
+            self._view_middleware.insert(0, hook(instance.process_view, True))
+        if hasattr(instance, "process_template_response"):
+            self._template_response_middleware.append(hook(instance.process_template_response, True))
+        if hasattr(instance, "process_exception"):
+            self._exception_middleware.append(self.adapt_method_mode(False, instance.process_exception))
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope.get("motia.sync_step"):  # Django's per-request thread for a sync handler, as its handler does
@@ -76,17 +170,48 @@ class StepsHandler(ASGIHandler):
         else:
             await self.handle(scope, receive, send)
 
-    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        from django.core.exceptions import RequestAborted
+    async def read_body(self, receive: Any) -> Any:
+        """The body, read as Django reads it, but never past ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (``BodyTooLarge``)."""
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        # Returned open, as Django's read_body returns it.
+        body_file = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b")  # noqa: SIM115
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                body_file.close()
+                raise RequestAborted()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if limit is not None and size > limit:
+                body_file.close()
+                raise BodyTooLarge
+            body_file.write(chunk)
+            if not message.get("more_body", False):
+                break
+        body_file.seek(0)
+        return body_file
 
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if _declared_length(scope) > (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or float("inf")):
+            await self.send_response(_too_large(), send)  # refused before a byte of it is read
+            return
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
+        except BodyTooLarge:
+            await self.send_response(_too_large(), send)
+            return
         set_script_prefix(get_script_prefix(scope))
         try:
             request, error_response = self.create_request(scope, body_file)
-            response = error_response if request is None else await self.run_get_response(request)
+            if request is None:
+                response = error_response
+            else:
+                response = _bad_host(request) or await self.run_get_response(request)
+                if request.method == "HEAD" and isinstance(response, HttpResponse):
+                    response.content = b""  # as Django's servers answer HEAD: the GET's headers, no body
             assert response is not None
             await self.send_response(response, send)
         finally:
@@ -98,3 +223,26 @@ class StepsHandler(ASGIHandler):
             return super().resolve_request(request)
         request.resolver_match = match
         return match
+
+
+def _declared_length(scope: dict[str, Any]) -> int:
+    for name, value in scope.get("headers") or ():
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+def _too_large() -> HttpResponse:
+    return HttpResponse(b'{"error":"Request body too large"}', status=413, content_type="application/json")
+
+
+def _bad_host(request: HttpRequest) -> HttpResponse | None:
+    """Django's 400 for a ``Host`` that ``ALLOWED_HOSTS`` does not allow, whatever the middleware."""
+    try:
+        request.get_host()
+    except DisallowedHost as exc:
+        return response_for_exception(request, exc)
+    return None

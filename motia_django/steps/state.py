@@ -9,13 +9,13 @@ code, like the stream API; ``AsyncState`` is the always-async view an async hand
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from motia_django.bridge import asyncify, dual
+from motia_django.encoding import encode
 from motia_django.exceptions import StreamValidationError
 from motia_django.models import StateEntry
 from motia_django.stream.items import validate_key
@@ -39,10 +39,7 @@ class State:
     def _set(self, group: str, key: str, value: Any) -> Any:
         """Store ``value`` (any JSON) and return it."""
         _key("group", group), _key("key", key)
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError) as exc:
-            raise StreamValidationError(f"state value is not JSON: {exc}") from None
+        encode(value, label="state value")
         with transaction.atomic():
             StateEntry.objects.update_or_create(group=group, key=key, defaults={"value": value})
         return value
@@ -72,6 +69,7 @@ class State:
                             f"state {group}/{key} holds a {type(current).__name__}; update ops need an object "
                             "(use set to replace it)")
                     value = apply_ops(current, ops)
+                    encode(value, label="state value")
                     if entry is None:
                         StateEntry.objects.create(group=group, key=key, value=value)
                     else:

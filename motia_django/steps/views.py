@@ -21,11 +21,10 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from django.template.response import SimpleTemplateResponse
-from rest_framework import renderers
-from rest_framework import views as drf_views
+from rest_framework import parsers, renderers
 from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -33,6 +32,7 @@ from rest_framework.response import Response
 from rest_framework.utils import encoders
 from rest_framework.views import APIView
 
+from motia_django import rest
 from motia_django.bridge import request_thread, run_async
 from motia_django.conf import motia_settings
 from motia_django.exceptions import StreamValidationError
@@ -90,8 +90,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     step: Step | None = getattr(view, "step", None)
     if isinstance(exc, InvalidBody):
         return _body(400, "Invalid request body", exc.errors)
-    if isinstance(exc, APIException | Http404) or step is None:
-        return drf_views.exception_handler(exc, context)
+    if step is None or not isinstance(exc, StreamValidationError):
+        answered = rest.exception_handler(exc, context)  # DRF's answers, 413, 400 and 503 as the project's views
+        if answered is not None or step is None:
+            return answered
     if isinstance(exc, StreamValidationError):
         flow = getattr(view, "flow_context", None)
         if flow is not None:
@@ -120,6 +122,7 @@ class StepView(APIView):
     steps: dict[str, Step] = {}
     schema = StepAutoSchema()
     renderer_classes = [JSONRenderer]
+    parser_classes = [rest.JSONParser, parsers.FormParser, parsers.MultiPartParser]
 
     step: Step | None = None
     trace_id: str = ""
@@ -128,9 +131,14 @@ class StepView(APIView):
     # --- DRF policies, per step ---------------------------------------------------------------------------
 
     def initialize_request(self, request: Any, *args: Any, **kwargs: Any) -> Request:
-        self.step = self.steps.get(request.method)
+        self.step = self.step_of(request.method)
         self.trace_id = new_trace_id()
         return super().initialize_request(request, *args, **kwargs)
+
+    def step_of(self, method: str) -> Step | None:
+        """The step serving ``method``; ``HEAD`` is the ``GET`` step's, as Django answers it (no body)."""
+        step = self.steps.get(method)
+        return self.steps.get("GET") if step is None and method == "HEAD" else step
 
     def get_authenticators(self) -> list[Any]:
         if self.step is not None and self.step.authentication_classes is not None:
@@ -284,7 +292,7 @@ class AsyncStepView(StepView):
     view_is_async = True  # ``dispatch`` is a coroutine (Django awaits it)
 
     async def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
-        step = self.steps.get(request.method)
+        step = self.step_of(request.method)
         drf_dispatch = super(StepView, self).dispatch
         if step is None or not step.is_async:  # sync handlers, OPTIONS, HEAD: all of DRF's cycle in a thread
             return self.render(await request_thread(drf_dispatch)(request, *args, **kwargs))

@@ -22,6 +22,7 @@ from typing import Any
 from django.db import transaction
 
 from motia_django.bridge import asyncify, dual, sync_caller_above, to_thread
+from motia_django.conf import motia_settings
 from motia_django.encoding import encode
 from motia_django.exceptions import StreamValidationError
 from motia_django.stream.backends.base import Backend, StoredItem
@@ -85,12 +86,19 @@ class Stream:
 
     def validate(self, data: Any) -> dict[str, Any]:
         """Return the data to store, or raise ``StreamValidationError`` naming each bad field."""
+        return self.checked(data)[0]
+
+    def checked(self, data: Any) -> tuple[dict[str, Any], str]:
+        """The data to store and its JSON: it matches the schema and keeps the JSON rule
+        (``motia_django.encoding``), in at most ``MAX_ITEM_BYTES``; else ``StreamValidationError`` naming each bad
+        field."""
         if not isinstance(data, dict):
             raise StreamValidationError(
                 f"data must be a JSON object (dict), got {type(data).__name__}", stream=self.name
             )
         try:
-            return self.schema.validate(data)
+            data = self.schema.validate(data)
+            return data, encode(data, max_bytes=motia_settings.MAX_ITEM_BYTES)
         except StreamValidationError as exc:
             raise exc.for_stream(self.name) from None
 
@@ -126,11 +134,7 @@ class Stream:
     def _checked(self, group_id: str, id: str, data: Any) -> tuple[dict[str, Any], str]:
         """Validated data to store, and its JSON."""
         self._keys(group_id, id)
-        data = self.validate(data)
-        try:
-            return data, encode(data)
-        except (TypeError, ValueError) as exc:
-            raise StreamValidationError(f"data is not JSON: {exc}", stream=self.name) from None
+        return self.checked(data)
 
     @traced_write("set")
     def _store(self, group_id: str, id: str, data: dict[str, Any], encoded: str) -> StoredItem:
@@ -210,11 +214,11 @@ class Stream:
             raise StreamValidationError("event must be an object with a non-empty string type", stream=self.name)
         if "data" not in event:
             raise StreamValidationError("event must have data", stream=self.name)
-        try:
-            encode(event["data"])
-        except (TypeError, ValueError) as exc:
-            raise StreamValidationError(f"event data is not JSON: {exc}", stream=self.name) from None
         body = {"type": event["type"], "data": event["data"]}
+        try:
+            encode(body, label="event", max_bytes=motia_settings.MAX_ITEM_BYTES)
+        except StreamValidationError as exc:
+            raise exc.for_stream(self.name) from None
         # An item's event is stamped half a millisecond back: it can never outrank (and so hide from an item
         # subscriber, who drops what is not newer) a write of the same millisecond (docs/protocol.md, "Timestamps").
         timestamp = now_ms() - 0.5 if id is not None else now_ms()

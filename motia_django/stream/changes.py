@@ -20,7 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import Signal
 
-from motia_django.encoding import encode_frame
+from motia_django.encoding import encode_frame, encoded_size
 
 __all__ = ["Change", "change_recorded", "item_change", "publish", "record_changes_of", "recorded", "stream_changed"]
 
@@ -82,6 +82,11 @@ class Change:
         """The frame encoded once, shared by every socket that receives it."""
         return encode_frame(self.frame())
 
+    @cached_property
+    def size(self) -> int:
+        """The frame's bytes on the wire (what a socket's send queue counts)."""
+        return encoded_size(self.text)
+
 
 def item_change(kind: str, stream: str, group_id: str, item_id: str, item: dict[str, Any], timestamp: int,
                 seq: int | None = None) -> Change:
@@ -93,7 +98,7 @@ def publish(change: Change, *, using: str | None = None, previous: dict[str, Any
     """Hand ``change`` to subscribers once the current transaction on ``using`` commits (now, if none)."""
     if change.stream in _recorded and change.id is not None and change.type in ("create", "update", "delete"):
         change_recorded.send(sender=Change, change=change, previous=previous, using=using)
-    transaction.on_commit(lambda: _committed(change), using=using)
+    transaction.on_commit(lambda: _committed(change), using=using, robust=True)  # a receiver fails alone
 
 
 def _committed(change: Change) -> None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
+import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
@@ -32,6 +34,8 @@ from django.db import transaction
 from motia_django.bridge import barrier, db_call
 
 __all__ = ["Write", "WriteScope", "Writer", "submit", "write_scope"]
+
+logger = logging.getLogger("motia_django.stream")
 
 ItemKey = tuple[str, str, str]
 
@@ -82,14 +86,23 @@ class Writer:
         done.add_done_callback(lambda future: self._finish(batch, future))
 
     def _run(self, batch: list[Write]) -> list[tuple[bool, Any]]:
-        """In the database thread: all of ``batch`` in one transaction; if anything fails, each on its own."""
+        """In the database thread: all of ``batch`` in one transaction; if that transaction did not commit, each
+        on its own. A batch that committed is never run again, whatever raises after its commit: its writes
+        would be applied twice (an ``increment`` counted twice)."""
         if len(batch) == 1:  # one write needs no transaction of its own: its statement is atomic
             return [(True, batch[0]())]
+        committed: list[bool] = []
+        results: list[Any] = []
         try:
             with transaction.atomic(using=self.alias):
-                return [(True, write()) for write in batch]
+                transaction.on_commit(lambda: committed.append(True), using=self.alias)  # the first hook to run
+                results = [write() for write in batch]
         except Exception:
-            pass  # one of them failed: find out which
+            if committed:  # a later on-commit hook raised: the writes are in
+                logger.exception("An on-commit hook of a write batch raised; the batch is committed")
+                return [(True, result) for result in results]
+        else:
+            return [(True, result) for result in results]
         outcomes: list[tuple[bool, Any]] = []
         for write in batch:
             try:
@@ -116,13 +129,20 @@ class Writer:
             self._start()
 
 
-_writers: dict[str, Writer] = {}
+#: Each event loop's write queues, by database: a queue's futures belong to the loop that made them, and the
+#: server's loop and the embedded runner's (another thread) write at the same time.
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Writer]] = weakref.WeakKeyDictionary()
 
 
 def writer(alias: str) -> Writer:
-    found = _writers.get(alias)
+    """The write queue of database ``alias`` for the running loop."""
+    loop = asyncio.get_running_loop()
+    mine = _writers.get(loop)
+    if mine is None:
+        mine = _writers[loop] = {}
+    found = mine.get(alias)
     if found is None:
-        found = _writers[alias] = Writer(alias)
+        found = mine[alias] = Writer(alias)
     return found
 
 

@@ -129,8 +129,8 @@ async def test_delete_of_missing_item_sends_nothing():
 async def test_change_between_registration_and_snapshot_is_not_lost(monkeypatch):
     real = consumer_module.snapshot
 
-    def snapshot_then_write(stream, sub):
-        text = real(stream, sub)  # the snapshot is read ...
+    def snapshot_then_write(stream, sub, **limits):
+        text = real(stream, sub, **limits)  # the snapshot is read ...
         streams.chatMessage.set("room", "late", chat("late"))  # ... and a change lands right after it
         return text
 
@@ -392,7 +392,7 @@ async def test_a_snapshot_that_cannot_be_read_refuses_the_join_and_a_failed_resy
     from motia_django.realtime.hub import hub
 
     real = consumer_module.snapshot
-    monkeypatch.setattr(consumer_module, "snapshot", lambda stream, sub: 1 / 0)
+    monkeypatch.setattr(consumer_module, "snapshot", lambda stream, sub, **limits: 1 / 0)
     client = await Client().connect()
     await client.join("chatMessage", "broken")
     assert error_code(await client.next()) == "SYNC_FAILED"
@@ -401,7 +401,7 @@ async def test_a_snapshot_that_cannot_be_read_refuses_the_join_and_a_failed_resy
     await client.next()
     await streams.chatMessage.aset("broken", "m1", chat("m1"))  # no subscription was made
     await client.fence("chatMessage", "room")
-    monkeypatch.setattr(consumer_module, "snapshot", lambda stream, sub: 1 / 0)
+    monkeypatch.setattr(consumer_module, "snapshot", lambda stream, sub, **limits: 1 / 0)
     hub.resync([("chatMessage", "room")])  # a change was lost, and the snapshot cannot be read either
     output = await client.receive_output(timeout=5)
     assert output == {"type": "websocket.close", "code": 1011}  # the client reconnects: never silently behind

@@ -11,8 +11,9 @@ import pytest
 from channels.layers import InMemoryChannelLayer
 
 from motia_django import layers
+from motia_django.layers import process_origin
 from motia_django.realtime.hub import hub
-from motia_django.realtime.relay import MESSAGE_TYPE, ORIGIN, Relay, group_name
+from motia_django.realtime.relay import MESSAGE_TYPE, Relay, group_name
 from motia_django.stream.changes import Change
 from motia_django.stream.registry import streams
 from tests.support.realtime import Client, chat
@@ -30,7 +31,7 @@ def test_group_names_are_valid_short_and_distinct():
 def test_message_carries_the_frame_encoded_once_and_its_origin():
     change = Change("chatMessage", "room", "m1", {"type": "create", "data": chat("m1")}, 123)
     message = Relay(hub, InMemoryChannelLayer(), layers.submit).message(change)
-    assert message["type"] == MESSAGE_TYPE and message["text"] is change.text and message["origin"] == ORIGIN
+    assert message["type"] == MESSAGE_TYPE and message["text"] is change.text and message["origin"] == process_origin()
     assert json.loads(message["text"]) == {"timestamp": 123, "streamName": "chatMessage", "groupId": "room",
                                            "id": "m1", "event": {"type": "create", "data": chat("m1")}}
     assert (message["stream"], message["group"], message["id"]) == ("chatMessage", "room", "m1")
@@ -61,7 +62,7 @@ async def test_each_change_reaches_a_socket_once_across_the_local_and_remote_pat
     original = relay.layer.group_send
 
     async def counting_group_send(group, message):
-        if message["origin"] == ORIGIN:
+        if message["origin"] == process_origin():
             sent.append(message["id"])
         await original(group, message)
 

@@ -11,11 +11,13 @@ group's sequence number, which the broadcaster needs. One module per backend, as
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Backend", "StoredItem"]
+import orjson
+
+__all__ = ["Backend", "StoredItem", "newest_within"]
 
 @dataclass(frozen=True, slots=True)
 class StoredItem:
@@ -54,6 +56,11 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def list_groups(self, stream: str) -> list[str]: ...
 
+    def newest(self, stream: str, group_id: str, limit: int | None, max_bytes: int) -> list[tuple[str, StoredItem]]:
+        """A group's sync: its newest items, at most ``limit`` of them and at most ``max_bytes`` of JSON data, oldest
+        first. A storage that can read newest first without loading the whole group should override it."""
+        return newest_within(reversed(self.get_group(stream, group_id, limit)), max_bytes)
+
     def group_seq(self, stream: str, group_id: str) -> int | None:
         """The group's sequence number now (read before its items for a snapshot); None if not kept."""
         return None
@@ -80,3 +87,16 @@ class Backend(abc.ABC):
     def db_alias(self) -> str | None:
         """Database whose transaction the write joins (for on-commit broadcasting); None if not a database."""
         return None
+
+
+def newest_within(newest_first: Iterable[tuple[str, StoredItem]], max_bytes: int) -> list[tuple[str, StoredItem]]:
+    """Items taken newest first while their JSON fits in ``max_bytes``; returned oldest first."""
+    kept: list[tuple[str, StoredItem]] = []
+    total = 0
+    for item_id, stored in newest_first:
+        total += len(orjson.dumps(stored.data)) + len(item_id) + 8  # the id and the punctuation it adds
+        if total > max_bytes:
+            break
+        kept.append((item_id, stored))
+    kept.reverse()
+    return kept

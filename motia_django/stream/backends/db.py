@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from motia_django.encoding import decode
 from motia_django.models import StreamGroup, StreamItem
-from motia_django.stream.backends.base import Backend, StoredItem
+from motia_django.stream.backends.base import Backend, StoredItem, newest_within
 from motia_django.stream.items import next_timestamp, now_ms
 
 __all__ = ["DatabaseBackend", "group_seqs"]
@@ -71,6 +71,15 @@ class DatabaseBackend(Backend):
         else:
             found = list(rows.order_by("created_at", "id").values_list("item_id", "data", "timestamp"))
         return [(item_id, StoredItem(data, ts)) for item_id, data, ts in found]
+
+    def newest(self, stream: str, group_id: str, limit: int | None, max_bytes: int) -> list[tuple[str, StoredItem]]:
+        """Read newest first, in chunks, and stop at the budget: a large group is never loaded whole."""
+        rows = (StreamItem.objects.using(self._read_alias()).filter(stream=stream, group_id=group_id)
+                .order_by("-created_at", "-id").values_list("item_id", "data", "timestamp"))
+        if limit is not None:
+            rows = rows[:limit]
+        found = ((item_id, StoredItem(data, ts)) for item_id, data, ts in rows.iterator(chunk_size=100))
+        return newest_within(found, max_bytes)
 
     def group_seq(self, stream: str, group_id: str) -> int | None:
         seq = (StreamGroup.objects.using(self._read_alias()).filter(stream=stream, group_id=group_id)
