@@ -4,6 +4,6 @@
 converter is in ``declarations``; the type expressions it writes are in ``types``.
 """
 
-from motia_django.typescript.declarations import declarations, schema_to_typescript, type_name
+from motia_django.typescript.converter import declarations, schema_to_typescript, type_name
 
 __all__ = ["declarations", "schema_to_typescript", "type_name"]

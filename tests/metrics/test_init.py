@@ -1,26 +1,18 @@
-"""Prometheus metrics: each metric moves when it should, the endpoint's access rules, and several processes
-(two real Daphne servers sharing ``PROMETHEUS_MULTIPROC_DIR``; either endpoint reports both)."""
+"""motia_django.metrics (the package): each metric it records moves when it should (sockets, subscriptions,
+frames, broadcast delay, step durations); these are what an operator alerts on."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import time
-import urllib.error
-import urllib.request
-import uuid
-from typing import Any
 
 import pytest
 from django.test import override_settings
-from django.utils import timezone
 from prometheus_client import REGISTRY
-from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from motia_django import metrics
-from motia_django.metrics.collectors import EventCollector
-from motia_django.models import Event
 from motia_django.realtime.consumer import CLOSE_SLOW_CLIENT, StreamConsumer
 from motia_django.realtime.hub import hub
 from motia_django.realtime.relay import Relay, committed_at, group_name, local_clock
@@ -29,8 +21,6 @@ from motia_django.stream.registry import streams
 from motia_django.testing import capture_changes, run_pending_events
 from tests.support.realtime import Client, chat
 from tests.support.steps import FIXTURES, use_steps
-
-TOKEN = "metrics-test-token"
 
 
 def value(name: str, **labels: str) -> float:
@@ -291,182 +281,3 @@ def test_cron_step_durations_are_labelled_cron(settings):
     enqueue_due_ticks(step_registry.cron_steps, now=t0 + dt.timedelta(minutes=1))
     assert run_pending_events() == 1
     assert durations("EveryMinute", "cron") == runs + 1
-
-
-# --- the event counts ----------------------------------------------------------------------------------------
-
-
-def _event(status: str) -> Event:
-    return Event.objects.create(topic="t", step="S", trace_id="x", status=status, available_at=timezone.now())
-
-
-def scrape(client: Any, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = client.get("/metrics", **headers)
-    assert response.status_code == 200, response.content
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(response.content.decode()) for s in family.samples}
-
-
-@pytest.mark.django_db
-def test_event_counts_come_from_one_query_at_scrape_time(client, django_assert_num_queries):
-    for status in ["pending", "pending", "running", "failed", "dead", "done", "done"]:
-        _event(status)
-    with django_assert_num_queries(1):
-        [family] = list(EventCollector().collect())
-    assert {s.labels["status"]: s.value for s in family.samples} == {"pending": 2, "running": 1, "failed": 1,
-                                                                      "dead": 1}
-    with override_settings(DEBUG=True):
-        samples = scrape(client)
-    assert samples[("motia_events", (("status", "pending"),))] == 2
-    assert samples[("motia_events", (("status", "dead"),))] == 1
-    assert not any(labels == (("status", "done"),) for _, labels in samples)
-
-
-def test_describing_the_event_collector_runs_no_query():
-    [family] = EventCollector().describe()  # no database access allowed here: it would raise
-    assert family.name == "motia_events" and not family.samples
-
-
-# --- access --------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.django_db
-def test_open_in_debug_and_every_metric_is_there(client):
-    with override_settings(DEBUG=True):
-        response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/plain") and response["Cache-Control"] == "no-store"
-    text = response.content.decode()
-    for name in ("motia_websocket_connections", "motia_subscriptions", "motia_frames_sent_total",
-                 "motia_frames_ignored_total",
-                 "motia_slow_client_disconnects_total", "motia_broadcast_delay_seconds_bucket",
-                 "motia_step_duration_seconds", "motia_events"):
-        assert name in text, name
-
-
-@pytest.mark.django_db
-def test_openmetrics_when_the_scraper_asks_for_it(client):
-    with override_settings(DEBUG=True):
-        response = client.get("/metrics", HTTP_ACCEPT="application/openmetrics-text; version=1.0.0")
-    assert response["Content-Type"].startswith("application/openmetrics-text")
-    assert response.content.rstrip().endswith(b"# EOF")
-
-
-@pytest.mark.django_db
-def test_without_credentials_401_with_a_bearer_challenge(client):
-    response = client.get("/metrics")
-    assert response.status_code == 401 and response["WWW-Authenticate"].startswith("Bearer")
-    assert b"motia_" not in response.content
-    assert client.get("/metrics", HTTP_AUTHORIZATION="Basic dXNlcjpwdw==").status_code == 401
-
-
-@pytest.mark.django_db
-def test_the_token_opens_it_and_a_wrong_one_is_403(client):
-    with override_settings(MOTIA={"METRICS_TOKEN": TOKEN}):
-        assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 200
-        assert client.get("/metrics", HTTP_AUTHORIZATION=f"bearer  {TOKEN} ").status_code == 200
-        assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer nope").status_code == 403
-        assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}x").status_code == 403
-    assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 403  # no token configured
-
-
-@pytest.mark.django_db
-def test_staff_sessions_are_let_in_and_other_users_are_not(client, django_user_model):
-    staff = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
-    user = django_user_model.objects.create_user("user", password="pw")
-    client.force_login(user)
-    assert client.get("/metrics").status_code == 403
-    client.force_login(staff)
-    assert client.get("/metrics").status_code == 200
-    staff.is_active = False
-    staff.save()
-    assert client.get("/metrics").status_code == 401  # an inactive user's session is no session
-    assert client.post("/metrics").status_code == 405
-
-
-def test_a_bad_token_setting_is_a_system_check_error():
-    from motia_django.checks import check_settings
-
-    for bad in (987654, "", "   ", b"s3cret"):
-        with override_settings(MOTIA={"METRICS_TOKEN": bad}):
-            errors = [e for e in check_settings() if e.id == "motia_django.E017"]
-            assert len(errors) == 1, bad
-            assert "987654" not in errors[0].msg and "s3cret" not in errors[0].msg  # never the token itself
-    with override_settings(MOTIA={"METRICS_TOKEN": "fine"}):
-        assert not [e for e in check_settings() if e.id == "motia_django.E017"]
-
-
-# --- several processes ---------------------------------------------------------------------------------------
-
-
-def _scrape_live(server: Any) -> dict[str, float]:
-    request = urllib.request.Request(f"{server.url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        text = response.read().decode()
-    return {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
-            if not s.labels or (set(s.labels) == {"le"} and s.labels["le"] == "+Inf")}
-
-
-def _eventually(server: Any, check: Any, timeout: float = 10.0) -> dict[str, float]:
-    deadline = time.monotonic() + timeout
-    while True:
-        samples = _scrape_live(server)
-        if check(samples) or time.monotonic() > deadline:
-            return samples
-        time.sleep(0.1)
-
-
-@pytest.mark.e2e
-def test_two_servers_one_view_in_multiprocess_mode(live_db_url, tmp_path):
-    from tests.support.rawws import RawSocket
-    from tests.support.realtime import write
-    from tests.support.server import LiveServer, base_env
-
-    folder = tmp_path / "prometheus"
-    folder.mkdir()
-    env = base_env(live_db_url, PROMETHEUS_MULTIPROC_DIR=str(folder), MOTIA_TEST_METRICS_TOKEN=TOKEN)
-    group = f"mp-{uuid.uuid4().hex[:6]}"
-    with LiveServer(env, log_dir=tmp_path) as a, LiveServer(env, log_dir=tmp_path) as b:
-        sockets = [RawSocket(a.port), RawSocket(a.port), RawSocket(b.port)]
-        for i, sock in enumerate(sockets):
-            sock.send_json({"type": "join", "data": {"streamName": "chatMessage", "groupId": group,
-                                                     "subscriptionId": f"s{i}"}})
-            assert b'"sync"' in sock.frame()[1]
-        write(a, "set", stream="chatMessage", group=group, id="m1", data=chat("m1"))
-        for sock in sockets[:2]:  # the in-memory layer: only server a's sockets hear of it
-            assert b'"create"' in sock.frame()[1]
-
-        def both(samples: dict[str, float]) -> bool:
-            return samples.get("motia_broadcast_delay_seconds_count") == 2
-
-        for server in (a, b):
-            samples = _eventually(server, both)
-            assert samples["motia_websocket_connections"] == 3, samples
-            assert samples["motia_subscriptions"] == 3
-            assert samples["motia_frames_sent_total"] == 5  # three syncs, two creates
-            assert samples["motia_broadcast_delay_seconds_count"] == 2
-            assert samples["motia_broadcast_delay_seconds_bucket"] == 2
-
-        b.stop()  # its socket and subscription go with it; its counters stay
-        samples = _eventually(a, lambda s: s.get("motia_websocket_connections") == 2)
-        assert samples["motia_websocket_connections"] == 2 and samples["motia_subscriptions"] == 2
-        assert samples["motia_frames_sent_total"] == 5
-        for sock in sockets:
-            sock.close()
-
-
-@pytest.mark.e2e
-def test_each_process_on_its_own_without_the_directory(live_db_url, tmp_path):
-    from tests.support.rawws import RawSocket
-    from tests.support.server import LiveServer, base_env
-
-    env = base_env(live_db_url, MOTIA_TEST_METRICS_TOKEN=TOKEN)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with LiveServer(env, log_dir=tmp_path) as a, LiveServer(env, log_dir=tmp_path) as b:
-        sock = RawSocket(a.port)
-        assert _eventually(a, lambda s: s.get("motia_websocket_connections") == 1)["motia_websocket_connections"] == 1
-        assert _scrape_live(b)["motia_websocket_connections"] == 0
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(f"{a.url}/metrics", timeout=10)
-        assert refused.value.code == 401
-        sock.close()

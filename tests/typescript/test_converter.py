@@ -1,5 +1,5 @@
-"""TypeScript declarations of stream items (motia_django.typescript): the mapping from JSON Schema, names,
-pydantic's ``$defs``, random schemas (never a crash), and the output compiled by ``tsc --strict``."""
+"""motia_django.typescript.converter: JSON Schema to TypeScript (the mapping, pydantic's ``$defs``, random
+schemas, never a crash) compiled by ``tsc --strict``; a React app types its hooks with this."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
 from motia_django.stream.registry import registry
-from motia_django.typescript import declarations, schema_to_typescript, type_name
+from motia_django.typescript import declarations, schema_to_typescript
 from tests.support.realtime import JS_DIR
 from tests.support.services import skip_or_fail
 
@@ -33,15 +33,6 @@ def prop(schema: Any, required: bool = True) -> str:
 
 
 # --- names ---------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("name", "expected"), [
-    ("chatMessage", "ChatMessage"), ("openai", "Openai"), ("chat-message", "ChatMessage"),
-    ("chat_message", "ChatMessage"), ("v2.events", "V2Events"), ("123", "Stream123"), ("", "Stream"),
-    ("ünïcode", "Ünïcode"), ("ü-ber", "ÜBer"), ("ALL_CAPS", "ALLCAPS"),
-])
-def test_type_names(name, expected):
-    assert type_name(name) == expected
 
 
 def test_names_never_collide():
@@ -245,13 +236,22 @@ def test_cycles_without_an_object_in_between_become_unknown():
 
 # --- random schemas ------------------------------------------------------------------------------------------
 
+
 json_scalars = st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.text(max_size=6) | \
     st.floats(allow_nan=False, allow_infinity=False)
+
+
 json_values = st.recursive(json_scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c,
                                                                                                max_size=3), max_leaves=6)
+
+
 types = st.sampled_from(["string", "number", "integer", "boolean", "null", "object", "array", "nonsense"])
+
+
 refs = st.sampled_from(["#", "#/$defs/A", "#/$defs/B", "#/definitions/C", "#/$defs/missing", "http://x.test/s",
                         "#/properties/a"])
+
+
 names = st.sampled_from(["a", "b", "id", "user-id", "2x", "$ref", "__proto__", ""]) | st.text(max_size=5)
 
 
@@ -280,6 +280,8 @@ def _schemas(children: Any) -> Any:
 
 
 schemas = st.recursive(st.booleans() | _schemas(st.just({})), _schemas, max_leaves=12)
+
+
 junk = st.recursive(json_scalars | schemas, lambda c: st.lists(c, max_size=3) | st.dictionaries(
     st.sampled_from(["type", "properties", "required", "items", "prefixItems", "enum", "anyOf", "allOf", "$ref",
                      "$defs", "additionalProperties", "minItems", "const", "description"]), c, max_size=4),
@@ -297,7 +299,9 @@ def test_the_converter_never_raises(schema):
 
 # --- compiled by TypeScript ----------------------------------------------------------------------------------
 
+
 TSC = JS_DIR / "node_modules" / "typescript" / "bin" / "tsc"
+
 
 USAGE = """\
 import type { ChatMessage, Openai, Order, Streams, StreamName } from './streams'

@@ -1,38 +1,22 @@
-"""The Python stream client (motia_django.client).
-
-- State machine: frames applied as Motia's JS client applies them, checked against a transliteration of its code
-  and, with Node, against the real ``@motiadev/stream-client-browser`` fed the same random frames.
-- Connection handling against a fake socket (joins answered in order, refusals, reconnects, auth, backoff).
-- End to end against a real Daphne serving the example project: state and changes, events, refused joins, bad
-  URLs, refused handshakes, and a server restart with writes made while it was down.
-"""
+"""motia_django.client.connection: StreamClient connects, joins, reconnects and dispatches frames; a script's
+view of the server is only as good as this (a fake socket, then a real Daphne and uvicorn)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import json
-import os
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidStatus
 from websockets.http11 import Response
 
-from motia_django.client import EphemeralEvent, Notification, StreamClient, SyncStreamClient, connect
+from motia_django.client import EphemeralEvent, StreamClient
 from motia_django.client import connection as client_module
 from motia_django.exceptions import (
-    InvalidStreamURL,
-    MotiaError,
     StreamAuthError,
     StreamClientError,
     StreamConnectionError,
@@ -40,106 +24,11 @@ from motia_django.exceptions import (
     StreamTimeout,
     StreamValidationError,
 )
-from tests.support.realtime import JS_DIR, chat, ensure_stream_client, write
+from tests.client.helpers import _take, error, fast, frame, unique, until
+from tests.support.realtime import chat, write
 from tests.support.server import LiveServer, base_env, free_port, manage
 
-# --- a fake socket: the server side of one connection, driven by the test ------------------------------------
-
-
-class FakeSocket:
-    def __init__(self, url: str, options: dict[str, Any]) -> None:
-        self.url, self.options = url, options
-        self.sent: list[dict[str, Any]] = []
-        self.inbox: asyncio.Queue[Any] = asyncio.Queue()
-        self.close_code: int | None = None
-
-    async def send(self, text: str) -> None:
-        self.sent.append(json.loads(text))
-
-    async def close(self) -> None:
-        self.drop(1000)
-
-    def drop(self, code: int = 1006) -> None:
-        self.close_code = self.close_code or code
-        self.inbox.put_nowait(None)
-
-    def feed(self, frame: Any) -> None:
-        self.inbox.put_nowait(frame if isinstance(frame, str | bytes) else json.dumps(frame))
-
-    async def __aiter__(self) -> Any:
-        while (message := await self.inbox.get()) is not None:
-            yield message
-
-    def messages(self, type: str) -> list[dict[str, Any]]:
-        return [m["data"] for m in self.sent if m["type"] == type]
-
-
-class FakeServer:
-    """Stands in for ``websockets``' ``connect``: every connection is a new ``FakeSocket``."""
-
-    def __init__(self) -> None:
-        self.sockets: list[FakeSocket] = []
-        self.failures: list[Exception] = []  # raised by the next connection attempts, in order
-
-    async def connect(self, url: str, **options: Any) -> FakeSocket:
-        if self.failures:
-            raise self.failures.pop(0)
-        socket = FakeSocket(url, options)
-        self.sockets.append(socket)
-        return socket
-
-    @property
-    def socket(self) -> FakeSocket:
-        return self.sockets[-1]
-
-
-@pytest.fixture
-def fake() -> Any:
-    server = FakeServer()
-    with mock.patch.object(client_module, "ws_connect", server.connect):
-        yield server
-
-
-def fast(url: str = "ws://fake.test:3000", **options: Any) -> StreamClient:
-    return StreamClient(url, min_backoff=0.01, max_backoff=0.02, join_timeout=2, **options)
-
-
-def frame(type: str, data: Any = None, *, ts: int, stream: str = "chat", group: str = "room", id: str | None = None,
-          event: Any = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"type": type, "data": data} if event is None else {"type": "event", "event": event}
-    out: dict[str, Any] = {"timestamp": ts, "streamName": stream, "groupId": group, "event": body}
-    if id is not None:
-        out["id"] = id
-    return out
-
-
-def error(code: str, *, stream: str = "chat", group: str = "room", ts: int = 1) -> dict[str, Any]:
-    return frame("event", ts=ts, stream=stream, group=group,
-                 event={"type": "error", "data": {"code": code, "message": code.lower()}})
-
-
-async def until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
-
-
-# --- URLs and arguments --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("url", "message"), [
-    ("http://127.0.0.1:3000", "the stream WebSocket of that server is ws://127.0.0.1:3000"),
-    ("https://example.com/", "wss://example.com/"),
-    ("127.0.0.1:3000", "not a WebSocket URL"),
-    ("ftp://host", "not a WebSocket URL"),
-    ("ws://", "has no host"),
-    ("ws://host:99999", "not a valid URL"),
-])
-def test_a_bad_url_is_refused_before_connecting(url, message):
-    with pytest.raises(InvalidStreamURL, match=message) as refused:
-        StreamClient(url)
-    assert isinstance(refused.value, MotiaError) and isinstance(refused.value, ValueError)
+# --- arguments ----------------------------------------------------------------------------------------------
 
 
 def test_a_token_a_subprotocol_cannot_carry_is_refused():
@@ -208,31 +97,6 @@ async def test_joins_sync_changes_and_events(fake):
     assert not client.connected
 
 
-async def test_as_dict_is_what_tail_prints():
-    change = Notification("create", "chat", "room", "m1", 7, [{"id": "m1"}], item={"id": "m1"})
-    assert change.as_dict() == {"type": "create", "stream": "chat", "groupId": "room", "id": "m1", "timestamp": 7,
-                                "data": {"id": "m1"}}
-    sync = Notification("sync", "chat", "room", None, 8, [{"id": "m1"}], resync=True)
-    assert sync.as_dict() == {"type": "sync", "stream": "chat", "groupId": "room", "timestamp": 8,
-                              "data": [{"id": "m1"}], "resync": True}
-    event = Notification("event", "chat", "room", None, 9, [], event=EphemeralEvent("typing", {"u": 1}))
-    assert event.as_dict()["event"] == {"type": "typing", "data": {"u": 1}}
-    json.dumps([change.as_dict(), sync.as_dict(), event.as_dict()])
-
-
-async def test_frames_that_are_not_the_protocols_are_ignored(fake):
-    async with fast() as client:
-        group = client.group("chat", "room")
-        await until(lambda: fake.socket.messages("join"))
-        for junk in ["not json", b"\x00binary", "[]", json.dumps({"event": {"type": "sync"}}),
-                     json.dumps({**frame("sync", [], ts=1), "timestamp": "soon"}),
-                     json.dumps(frame("event", ts=1, event={"no": "type"}))]:
-            fake.socket.feed(junk)
-        fake.socket.feed(frame("sync", [], ts=5))
-        assert (await group).state == []
-        assert client.connected
-
-
 async def test_a_refused_join_raises_and_finds_its_subscription(fake):
     """Errors carry no id: an error answers the oldest join waiting on its stream and group."""
     async with fast() as client:
@@ -282,30 +146,6 @@ async def test_a_join_closed_before_its_answer_keeps_its_place(fake):
         assert (await second).state == [{"id": "a"}]
 
 
-async def test_ready_times_out_with_a_clear_error(fake):
-    async with fast() as client:
-        with pytest.raises(StreamTimeout, match=r"no sync for chat/room within 0.05s"):
-            await client.group("chat", "room").ready(0.05)
-
-
-async def test_wait_for_and_a_slow_consumer(fake):
-    async with fast(max_pending=3) as client:
-        group = client.group("chat", "room")
-        await until(lambda: fake.socket.messages("join"))
-        fake.socket.feed(frame("sync", [], ts=1))
-        for n in range(10):
-            fake.socket.feed(frame("create", {"id": f"m{n}"}, ts=2 + n, id=f"m{n}"))
-        state = await group.wait_for(lambda s: len(s) == 10, timeout=2)
-        assert [i["id"] for i in state] == [f"m{n}" for n in range(10)]
-        with pytest.raises(StreamTimeout, match="did not match"):
-            await group.wait_for(lambda s: len(s) == 11, timeout=0.05)
-        # the consumer never read: its backlog became one sync of the then current state, then what followed
-        changes = [c async for c in _take(group, 10)]
-        assert 1 <= len(changes) < 3
-        assert changes[0].type == "sync" and changes[0].resync
-        assert changes[-1].state == state
-
-
 # --- reconnecting --------------------------------------------------------------------------------------------
 
 
@@ -341,14 +181,6 @@ async def test_reconnect_rejoins_and_the_fresh_sync_replaces_the_state(fake):
         await item.wait_for(lambda s: s is None, timeout=2)
         syncs = [c async for c in _take(group, 5) if c.type == "sync"]
         assert [c.resync for c in syncs] == [False, True]
-
-
-async def _take(sub: Any, n: int) -> Any:
-    for _ in range(n):
-        try:
-            yield await sub.next(0.2)
-        except StreamTimeout:
-            return
 
 
 async def test_subscriptions_made_while_down_are_joined_on_reconnect(fake):
@@ -406,149 +238,7 @@ async def test_the_first_connection_is_not_retried(fake, failure, raised, messag
     assert fake.sockets == []
 
 
-# --- the state machine against Motia's client ------------------------------------------------------------------
-
-SUBS = [("g", "s", "g", None), ("ia", "s", "g", "a"), ("ib", "s", "g", "b"), ("h", "s", "h", None)]
-ITEM_OF = {name: id for name, _, _, id in SUBS}
-EVENT_TYPES = ["typing", "ping"]
-
-ids = st.sampled_from(["a", "b", "c"])
-stamps = st.integers(min_value=0, max_value=12)
-groups = st.sampled_from(["g", "g", "g", "h"])
-items = st.builds(lambda id, v: {"id": id, "v": v}, ids, st.integers(0, 3))
-
-
-def _frame(group: str, ts: int, event: dict[str, Any], id: str | None = None) -> dict[str, Any]:
-    return {"timestamp": ts, "streamName": "s", "groupId": group, **({"id": id} if id else {}), "event": event}
-
-
-frames = st.lists(st.one_of(
-    st.builds(lambda g, ts, data: _frame(g, ts, {"type": "sync", "data": data}), groups, stamps,
-              st.lists(items, max_size=3, unique_by=lambda i: i["id"])),
-    st.builds(lambda g, ts, id, v: _frame(g, ts, {"type": "sync", "data": {"id": id, "v": v} if v else None}, id),
-              groups, stamps, ids, st.integers(0, 2)),
-    st.builds(lambda g, ts, kind, item: _frame(g, ts, {"type": kind, "data": item}, item["id"]),
-              groups, stamps, st.sampled_from(["create", "create", "update", "update", "delete"]), items),
-    st.builds(lambda g, ts, id, type, data: _frame(g, ts, {"type": "event", "event": {"type": type, "data": data}},
-                                                   id), groups, stamps, st.none() | ids, st.sampled_from(EVENT_TYPES),
-              st.integers(0, 9)),
-), max_size=30)
-
-
-def reference(frames: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
-    """Motia's ``@motiadev/stream-client`` (dist/index.js), transliterated: ``Stream.messageListener``'s routing
-    and the listeners of ``StreamGroupSubscription`` and ``StreamItemSubscription``."""
-    state: dict[str, Any] = {name: [] if id is None else None for name, _, _, id in SUBS}
-    last = dict.fromkeys(state, 0)
-    per_item: dict[str, dict[str, int]] = {name: {} for name in state}
-    events: dict[str, list[Any]] = {name: [] for name in state}
-
-    def group_listener(name: str, m: dict[str, Any]) -> None:
-        kind, data = m["event"]["type"], m["event"].get("data")
-        if kind == "sync":
-            if m["timestamp"] < last[name]:
-                return
-            per_item[name], last[name], state[name] = {}, m["timestamp"], data
-        elif kind == "create":
-            if not any(i["id"] == data["id"] for i in state[name]):
-                state[name] = [*state[name], data]
-        elif kind == "update":
-            current = per_item[name].get(data["id"])
-            if current and current >= m["timestamp"]:
-                return
-            last[name] = per_item[name][data["id"]] = m["timestamp"]
-            state[name] = [data if i["id"] == data["id"] else i for i in state[name]]
-        elif kind == "delete":
-            last[name] = per_item[name][data["id"]] = m["timestamp"]
-            state[name] = [i for i in state[name] if i["id"] != data["id"]]
-        elif kind == "event":
-            events[name].append([m["event"]["event"]["type"], m["event"]["event"]["data"]])
-
-    def item_listener(name: str, m: dict[str, Any]) -> None:
-        if m["timestamp"] <= last[name]:
-            return
-        last[name] = m["timestamp"]
-        kind = m["event"]["type"]
-        if kind in ("sync", "create", "update"):
-            state[name] = m["event"]["data"]
-        elif kind == "delete":
-            state[name] = None
-        elif kind == "event":
-            events[name].append([m["event"]["event"]["type"], m["event"]["event"]["data"]])
-
-    def room(m: dict[str, Any]) -> list[str]:
-        return [name for name, stream, group, id in SUBS
-                if (stream, group, id) == (m["streamName"], m["groupId"], m.get("id"))]
-
-    states = []
-    for m in frames:
-        for name in room(m):
-            (item_listener if ITEM_OF[name] else group_listener)(name, m)
-        if m.get("id") and m["event"]["type"] != "sync":
-            for name in room({**m, "id": None}):
-                group_listener(name, m)
-        states.append(dict(state))
-    return states, events
-
-
-def python_client(frames: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
-    """The same frames through ``StreamClient`` (its dispatch, as the socket hands them over)."""
-
-    async def run() -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
-        server = FakeServer()
-        with mock.patch.object(client_module, "ws_connect", server.connect):
-            async with StreamClient("ws://fake.test") as client:
-                subs = {name: client.item(s, g, id) if id else client.group(s, g) for name, s, g, id in SUBS}
-                states = []
-                for m in frames:
-                    client._dispatch(json.dumps(m))
-                    states.append({name: sub.state for name, sub in subs.items()})
-                events = {name: [[c.event.type, c.event.data] for c in sub.feed.queue if c.event is not None]
-                          for name, sub in subs.items()}
-                for sub in subs.values():  # every change carries the state it left behind
-                    if sub.feed.queue:
-                        assert sub.feed.queue[-1].state == sub.state
-                return states, events
-
-    return asyncio.run(run())
-
-
-@settings(max_examples=300, deadline=None, database=None)
-@given(frames)
-def test_the_state_machine_matches_motias_client_code(frames):
-    assert python_client(frames) == reference(frames)
-
-
-@pytest.fixture(scope="module")
-def motia_replay() -> Any:
-    """Motia's real browser client in Node, fed frames by tests/js/replay.mjs."""
-    ensure_stream_client()
-    proc = subprocess.Popen(["node", str(JS_DIR / "replay.mjs")], cwd=JS_DIR, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, bufsize=1)
-
-    def replay(frames: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
-        assert proc.stdin is not None and proc.stdout is not None
-        subs = [{"name": n, "stream": s, "group": g, "id": i} for n, s, g, i in SUBS]
-        proc.stdin.write(json.dumps({"subs": subs, "events": EVENT_TYPES, "frames": frames}) + "\n")
-        answer = json.loads(proc.stdout.readline())
-        return answer["states"], answer["events"]
-
-    yield replay
-    proc.stdin.close()  # type: ignore[union-attr]
-    proc.wait(timeout=10)
-
-
-@settings(max_examples=200, deadline=None, database=None)
-@given(frames=frames)
-def test_the_state_machine_matches_motias_real_client(motia_replay, frames):
-    """Differential: the same random frames through the real @motiadev/stream-client-browser and ours."""
-    assert python_client(frames) == motia_replay(frames)
-
-
 # --- end to end: a real Daphne -------------------------------------------------------------------------------
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 async def wrote(server: Any, op: str, **body: Any) -> Any:
@@ -697,36 +387,3 @@ async def test_a_server_restart_then_the_state_converges(live_db_url, tmp_path):
             await group.wait_for(lambda s: s == [*expected, chat("d")], timeout=10)
     finally:
         await asyncio.to_thread(server.stop)
-
-
-@pytest.mark.e2e
-def test_the_sync_facade(daphne_server):
-    room = unique("sync")
-    write(daphne_server, "set", stream="chatMessage", group=room, id="a", data=chat("a"))
-    script = connect(daphne_server.ws_url)
-    assert script.item("chatMessage", room, "a").get() == chat("a")  # connect(url).item(...).get()
-    script.close()
-    with SyncStreamClient(daphne_server.ws_url) as client:
-        assert client.connected
-        group = client.group("chatMessage", room)
-        assert group.state == [chat("a")]
-        write(daphne_server, "set", stream="chatMessage", group=room, id="b", data=chat("b"))
-        assert group.wait_for(lambda s: len(s) == 2, timeout=10) == [chat("a"), chat("b")]
-        assert [c.type for c in group.changes(timeout=0.5)] == ["sync", "create"]
-        with pytest.raises(StreamJoinRefused):
-            client.item("nope", room, "a")
-        group.close()
-        assert list(group.changes(timeout=0.5)) == []
-    with pytest.raises(StreamConnectionError):
-        SyncStreamClient(f"ws://127.0.0.1:{free_port()}")
-
-
-def test_the_client_needs_no_django_project():
-    """A script outside any Django project can use the client: it imports nothing of Django."""
-    code = ("import sys; from motia_django.client import StreamClient; StreamClient('ws://h'); "
-            "assert not any(m == 'django' or m.startswith('django.') for m in sys.modules), 'django imported'; "
-            "print('ok')")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                            env={"PATH": os.environ.get("PATH", "")}, cwd=Path(__file__).resolve().parents[2])
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
