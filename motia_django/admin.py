@@ -112,7 +112,7 @@ class EventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description=_("Run the selected events again"))
+    @admin.action(description=_("Run the selected events again"), permissions=["change"])
     def retry_events(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
         finished = queryset.exclude(status=Event.Status.RUNNING)
         with transaction.atomic():
@@ -144,7 +144,7 @@ class CronScheduleAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description=_("Run the selected cron steps now"))
+    @admin.action(description=_("Run the selected cron steps now"), permissions=["change"])
     def run_now(self, request: HttpRequest, queryset: QuerySet[CronSchedule]) -> None:
         queued, skipped = 0, []
         for schedule in queryset:

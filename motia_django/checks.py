@@ -24,7 +24,16 @@ __all__ = ["check_settings", "check_steps", "check_streams"]
 def check_streams(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     if not registry.loaded:
         registry.load()
-    return list(registry.errors)
+    errors = list(registry.errors)
+    if motia_settings.DEFAULT_ACCESS == "allow":
+        for stream in registry:
+            if stream.backend.kind == "model" and stream.can_access is None:
+                errors.append(checks.Warning(
+                    f"{stream.origin}: the model-backed stream {stream.name!r} has no canAccess and DEFAULT_ACCESS is "
+                    "'allow': any client can join any group and read every row of the model's table",
+                    hint="Give the stream a canAccess(subscription, auth_context), or set "
+                         "MOTIA['DEFAULT_ACCESS'] = 'authenticated'.", id="motia_django.W022"))
+    return errors
 
 
 @checks.register("motia_django")

@@ -10,9 +10,13 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
+from motia_django.bridge import run_async
 from motia_django.conf import motia_settings
+from motia_django.realtime.auth import authenticate
+from motia_django.realtime.joins import can_join
+from motia_django.stream.api import Stream
 
-__all__ = ["workbench_enabled", "workbench_view"]
+__all__ = ["may_read", "workbench_enabled", "workbench_view"]
 
 
 def workbench_enabled() -> bool:
@@ -58,3 +62,22 @@ def _login_url() -> str:
         return reverse("admin:login")
     except NoReverseMatch:
         return str(settings.LOGIN_URL)
+
+
+def may_read(request: HttpRequest, stream: Stream, group_id: str) -> bool:
+    """May this request see ``group_id`` of ``stream``? In ``DEBUG``, yes; otherwise what the stream's access
+    allows its user over the WebSocket (``canAccess`` or ``DEFAULT_ACCESS``, with the auth context
+    ``AUTHENTICATE`` makes of the session): staff see no more than their own browser may subscribe to."""
+    if settings.DEBUG:
+        return True
+    user = getattr(request, "user", None)
+    scope: dict[str, Any] = {"type": "websocket", "path": request.path, "headers": [], "user": user}
+    subscription = {"streamName": stream.name, "groupId": group_id, "subscriptionId": "workbench"}
+
+    async def decide() -> bool:
+        try:
+            return await can_join(stream, subscription, await authenticate(scope, None))
+        except Exception:  # a refusing hook refuses
+            return False
+
+    return bool(run_async(decide)())

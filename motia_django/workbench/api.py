@@ -7,7 +7,7 @@ from django.http import HttpRequest, JsonResponse
 from motia_django.exceptions import MotiaError, StreamNotFound
 from motia_django.stream.registry import registry
 from motia_django.workbench import catalog
-from motia_django.workbench.access import workbench_view
+from motia_django.workbench.access import may_read, workbench_view
 
 __all__ = ["event_list", "flow_graph", "group_items", "step_list", "stream_groups", "stream_list"]
 
@@ -28,19 +28,23 @@ def stream_list(request: HttpRequest) -> JsonResponse:
 def stream_groups(request: HttpRequest, name: str) -> JsonResponse:
     """``{"stream", "groups": [...]}``: the group ids that hold items."""
     try:
-        groups = registry.get(name).list_groups()
+        stream = registry.get(name)
+        groups = stream.list_groups()
     except StreamNotFound as exc:
         return JsonResponse({"error": str(exc)}, status=404)
     except NotImplementedError as exc:
         return JsonResponse({"error": str(exc)}, status=501)
-    return JsonResponse({"stream": name, "groups": sorted(groups)})
+    return JsonResponse({"stream": name, "groups": sorted(g for g in groups if may_read(request, stream, g))})
 
 
 @workbench_view(json=True)
 def group_items(request: HttpRequest, name: str, group_id: str) -> JsonResponse:
     """``{"stream", "groupId", "items": [...]}``: the group's items in creation order."""
     try:
-        items = registry.get(name).get_group(group_id)
+        stream = registry.get(name)
+        if not may_read(request, stream, group_id):
+            return JsonResponse({"error": "The stream's access does not allow you this group."}, status=403)
+        items = stream.get_group(group_id)
     except StreamNotFound as exc:
         return JsonResponse({"error": str(exc)}, status=404)
     except MotiaError as exc:

@@ -15,7 +15,7 @@ from motia_django.exceptions import MotiaError
 from motia_django.steps.registry import step_registry
 from motia_django.stream.registry import registry
 from motia_django.workbench import catalog
-from motia_django.workbench.access import workbench_view
+from motia_django.workbench.access import may_read, workbench_view
 
 __all__ = ["endpoints", "events", "flows", "streams"]
 
@@ -67,11 +67,13 @@ def streams(request: HttpRequest) -> HttpResponse:
         selected["schemaText"] = _pretty(selected["schema"])
         stream = registry.get(selected["name"])
         try:
-            groups = sorted(stream.list_groups())
+            groups = sorted(g for g in stream.list_groups() if may_read(request, stream, g))
         except NotImplementedError:
             error = "This stream's storage cannot list its groups: type a group id to subscribe to it."
         try:
-            if group_id:
+            if group_id and not may_read(request, stream, group_id):
+                error = "The stream's access does not allow you this group."
+            elif group_id:
                 items = [{"id": item["id"], "text": _pretty(item)} for item in stream.get_group(group_id)]
         except MotiaError as exc:
             error = str(exc)
