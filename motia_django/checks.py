@@ -171,3 +171,44 @@ def _check_health_checks() -> list[checks.CheckMessage]:
             id="motia_django.W021",
         ))
     return found
+
+
+# --- deployment (``manage.py check --deploy``) ------------------------------------------------------------------
+
+
+@checks.register("motia_django", deploy=True)
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Settings that are fine on a laptop and unsafe, or wrong, in production."""
+    found: list[checks.CheckMessage] = []
+    if not registry.loaded:
+        registry.load()
+    open_streams = [s.name for s in registry if s.can_access is None]
+    if motia_settings.DEFAULT_ACCESS == "allow" and open_streams:
+        found.append(checks.Warning(
+            f"MOTIA['DEFAULT_ACCESS'] is 'allow': anyone who reaches the server may join any group of "
+            f"{', '.join(sorted(open_streams)[:10])} (streams without canAccess)",
+            hint="Give those streams a canAccess, or set MOTIA['DEFAULT_ACCESS'] = 'authenticated'.",
+            id="motia_django.W030"))
+    if motia_settings.METRICS_TOKEN is None and _metrics_mounted():
+        found.append(checks.Warning(
+            "/metrics is mounted and MOTIA['METRICS_TOKEN'] is not set: only staff sessions can read it, so a "
+            "Prometheus scraper cannot", hint="Set MOTIA['METRICS_TOKEN'] from the environment.",
+            id="motia_django.W031"))
+    layer = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get(motia_settings.CHANNEL_LAYER) or {}
+    if layer.get("BACKEND", "").endswith("InMemoryChannelLayer"):
+        found.append(checks.Warning(
+            "The channel layer is the in-memory one: that is right for one server process only. With several, "
+            "each sees only its own changes, and each runs the events itself",
+            hint="Use channels-redis (channels_redis.pubsub.RedisPubSubChannelLayer) and manage.py motia_worker "
+                 "when you run more than one process.", id="motia_django.W032"))
+    return found
+
+
+def _metrics_mounted() -> bool:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        reverse("motia-metrics")
+    except NoReverseMatch:
+        return False
+    return True

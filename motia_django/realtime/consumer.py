@@ -181,7 +181,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 return
 
     def _too_slow(self) -> None:
-        logger.warning("WebSocket client fell %d frames or %d bytes behind; disconnecting it",
+        logger.warning("WebSocket client fell %d frames behind (or %d bytes); disconnecting it",
                        motia_settings.SEND_QUEUE_LIMIT, motia_settings.SEND_QUEUE_BYTES)
         self._cut_off(CLOSE_SLOW_CLIENT)
 

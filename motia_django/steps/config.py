@@ -62,6 +62,7 @@ class Step:
     cron: str = ""
     authentication_classes: list[Any] | None = None
     permission_classes: list[Any] | None = None
+    timeout: float | None = None  # seconds an event or cron step's attempt may run (None: EVENT_TIMEOUT_SECONDS)
 
     @property
     def is_async(self) -> bool:
@@ -235,6 +236,15 @@ def _api(step: Step, config: dict[str, Any]) -> None:
     step.permission_classes = _classes(config, ("permission_classes", "permissionClasses"), name)
 
 
+def _timeout(config: dict[str, Any], name: str) -> float | None:
+    value = config.get("timeout")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
+        raise DefinitionError("motia_django.E119", f"step {name!r}: timeout must be a positive number of seconds, "
+                              f"got {value!r}",
+                              'Write "timeout": 60, or leave it out (MOTIA["EVENT_TIMEOUT_SECONDS"]).')
+    return None if value is None else float(value)
+
+
 def _event(step: Step, config: dict[str, Any]) -> None:
     step.subscribes = _strings(config, "subscribes", step.name)
     step.triggers = parse_triggers(config.get("triggers"), step.name)
@@ -243,9 +253,11 @@ def _event(step: Step, config: dict[str, Any]) -> None:
                               'Write "subscribes": ["<topic>"], or "triggers": [{"type": "stream", "streamName": '
                               '"..."}].')
     step.input_schema = _schema(config.get("input"), step.name, "input")
+    step.timeout = _timeout(config, step.name)
 
 
 def _cron(step: Step, config: dict[str, Any]) -> None:
+    step.timeout = _timeout(config, step.name)
     try:
         step.cron = check_expression(config.get("cron"))
     except ValueError as exc:

@@ -222,15 +222,19 @@ class EventRunner:
         args: tuple[Any, ...] = (context,) if step.type == "cron" else (data, context)  # Motia's cron handler(ctx)
         span = step_span(step.name, step.type, event.trace_id, {
             "motia.event.id": event.pk, "motia.event.topic": event.topic, "motia.event.attempt": event.attempts})
+        timeout = step.timeout or float(motia_settings.EVENT_TIMEOUT_SECONDS)
         try:
             with step_timer(step.name, step.type), span:
-                if step.is_async:
-                    async with write_scope():  # the step's writes are committed before it counts as done
-                        await handler(*args)
-                else:
-                    await self._run_sync(handler, args)
+                async with asyncio.timeout(timeout):
+                    if step.is_async:
+                        async with write_scope():  # the step's writes are committed before it counts as done
+                            await handler(*args)
+                    else:  # a sync handler cannot be stopped: its thread runs on, its outcome unrecorded
+                        await self._run_sync(handler, args)
         except Exception as exc:
-            error = traceback.format_exc()
+            if isinstance(exc, TimeoutError):
+                exc = TimeoutError(f"step {step.name!r} ran longer than its timeout of {timeout:g}s")
+            error = "".join(traceback.format_exception(exc))
             if event.attempts >= max_attempts:
                 context.logger.error(f"event {event.topic!r} failed for the last time (attempt {event.attempts}"
                                      f" of {max_attempts}); marked dead", {"error": repr(exc)})

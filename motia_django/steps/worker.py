@@ -3,7 +3,7 @@
 - ``manage.py motia_worker`` (with channels-redis): starts the runner at once, so events stored while no worker
   ran, retries and expired leases are found by its poll, and listens for wake-ups on ``WORKER_CHANNEL``.
   (``manage.py runworker motia-events`` works too when the project's ASGI application routes the ``channel``
-  type to ``channel_router()``; its runner then starts at the first wake-up.)
+  type to ``motia_django.routing.channel_application()``; its runner starts with the process too.)
 - Embedded default (``EVENTS_IN_PROCESS``, on with the in-memory layer): the server process runs the same
   runner; it starts when ``motia_django.asgi.get_asgi_application()`` builds the application (so events left by
   a previous run and cron ticks run as the server starts), else on the first emit, or on the first request
@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import sys
 import threading
 import time
 from typing import Any
@@ -187,10 +188,21 @@ def channel_router() -> ChannelNameRouter:
 
 def connect() -> None:
     """Called from ``AppConfig.ready``: wake workers on new events and, in embedded mode, look at the table
-    on the first request (events left by a previous run)."""
+    on the first request (events left by a previous run). In Channels' ``runworker`` for ``WORKER_CHANNEL``,
+    start the runner now, as ``motia_worker`` does: events stored while no worker ran, and those a killed worker
+    left behind (their lease run out), are claimed at once, not at the first wake-up."""
     events_stored.connect(wake_workers, dispatch_uid="motia_wake_workers")
     if events_in_process():
         request_started.connect(_first_request, dispatch_uid="motia_events_first_request")
+    if is_runworker(sys.argv):
+        background_worker().start()
+
+
+def is_runworker(argv: list[str]) -> bool:
+    """Is this process ``manage.py runworker`` listening on ``WORKER_CHANNEL``?"""
+    if "runworker" not in argv[1:3]:
+        return False
+    return motia_settings.WORKER_CHANNEL in argv[argv.index("runworker") + 1:]
 
 
 def _first_request(**kwargs: Any) -> None:

@@ -16,6 +16,7 @@ import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -26,6 +27,7 @@ from motia_django.conf import motia_settings
 from motia_django.encoding import encode
 from motia_django.exceptions import StreamValidationError
 from motia_django.stream.backends.base import Backend, StoredItem
+from motia_django.stream.backends.db import DatabaseBackend
 from motia_django.stream.changes import Change, item_change, publish, recorded
 from motia_django.stream.items import make_item, now_ms, validate_key
 from motia_django.stream.schema import Schema
@@ -156,6 +158,18 @@ class Stream:
             if stored is not None:
                 self._publish("delete", group_id, id, stored)
         return stored
+
+    @traced_write("expire")
+    def expire(self, group_id: str, id: str, unwritten_since: datetime) -> bool:
+        """Retention's delete: the item goes (and the delete is broadcast) only if it was not written since
+        ``unwritten_since``, decided at delete time. Default storage only."""
+        if not isinstance(self.backend, DatabaseBackend):
+            raise TypeError(f"stream {self.name!r}: retention applies to the default storage only")
+        with self._atomic():
+            stored = self.backend.delete(self.name, group_id, id, unwritten_since=unwritten_since)
+            if stored is not None:
+                self._publish("delete", group_id, id, stored)
+        return stored is not None
 
     def _delete(self, group_id: str, id: str) -> dict[str, Any] | None:
         """Delete the item; returns what was deleted, or None (and broadcasts nothing) if it did not exist."""

@@ -11,7 +11,7 @@ streams with the default storage.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db.models import Count
 from django.utils import timezone
@@ -26,9 +26,7 @@ __all__ = ["expire_items"]
 logger = logging.getLogger("motia_django.retention")
 
 
-def _expired(stream: Stream, limit: int) -> list[tuple[str, str]]:
-    assert stream.ttl is not None
-    cutoff = timezone.now() - timedelta(seconds=stream.ttl)
+def _expired(stream: Stream, cutoff: datetime, limit: int) -> list[tuple[str, str]]:
     rows = StreamItem.objects.filter(stream=stream.name, updated_at__lt=cutoff).order_by("updated_at", "id")
     return list(rows.values_list("group_id", "item_id")[:limit])
 
@@ -53,14 +51,13 @@ def expire_items(limit: int = 1000) -> int:
     for stream in registry:
         if not isinstance(stream.backend, DatabaseBackend):
             continue
-        doomed: list[tuple[str, str]] = []
         if stream.ttl is not None:
-            doomed += _expired(stream, limit)
+            cutoff = timezone.now() - timedelta(seconds=stream.ttl)
+            # Deleted only if still unwritten since the cutoff when the delete runs: a rewrite meanwhile keeps it.
+            removed += sum(stream.expire(group_id, item_id, cutoff) for group_id, item_id in _expired(stream, cutoff,
+                                                                                                         limit))
         if stream.max_items is not None:
-            doomed += _excess(stream, limit)
-        for group_id, item_id in dict.fromkeys(doomed):
-            if stream.delete(group_id, item_id) is not None:
-                removed += 1
+            removed += sum(stream.delete(group_id, item_id) is not None for group_id, item_id in _excess(stream, limit))
     if removed:
         logger.info("Retention removed %d item(s)", removed)
     return removed

@@ -10,10 +10,12 @@ config = {
     "emits": [],
     "input": {
         "type": "object",
-        "properties": {"message": {"type": "string", "description": "The message to send to OpenAI"}},
+        "properties": {"message": {"type": "string", "maxLength": 4000,
+                                   "description": "The message to send to OpenAI"}},
         "required": ["message"],
     },
     "flows": ["open-ai"],
+    "timeout": 120,  # seconds: a reply that takes longer fails and is retried
 }
 
 

@@ -10,7 +10,8 @@ config = {
     "flows": ["open-ai"],
     "bodySchema": {
         "type": "object",
-        "properties": {"message": {"type": "string", "description": "The message to send to OpenAI"}},
+        "properties": {"message": {"type": "string", "maxLength": 4000,
+                                   "description": "The message to send to OpenAI (bounded: a reply costs work)"}},
         "required": ["message"],
     },
     "responseSchema": {

@@ -15,6 +15,7 @@ data-modifying CTE, and takes one writer at a time anyway). Other databases take
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connections, router, transaction
@@ -129,13 +130,16 @@ class DatabaseBackend(Backend):
                 version, timestamp = cursor.fetchone()
         return StoredItem(data, timestamp, created=version == 1, seq=seq)
 
-    def delete(self, stream: str, group_id: str, id: str) -> StoredItem | None:
+    def delete(self, stream: str, group_id: str, id: str, *, unwritten_since: datetime | None = None
+               ) -> StoredItem | None:
+        """Delete the item; with ``unwritten_since``, only if it was not written since then, decided by the
+        delete statement itself (retention: an item rewritten meanwhile stays)."""
         alias = self.db_alias()
         connection = connections[alias]
         try:
             with transaction.atomic(using=alias):
                 seq, _floor = StreamGroup.objects.bump(alias, stream, group_id)
-                found = self._remove(connection, stream, group_id, id)
+                found = self._remove(connection, stream, group_id, id, unwritten_since)
                 if found is None:
                     raise _Nothing  # nothing deleted: undo the bump
                 data, previous = found
@@ -147,16 +151,23 @@ class DatabaseBackend(Backend):
         return StoredItem(data, timestamp, seq=seq)
 
     @staticmethod
-    def _remove(connection: Any, stream: str, group_id: str, id: str) -> tuple[dict[str, Any], int] | None:
+    def _remove(connection: Any, stream: str, group_id: str, id: str,
+                unwritten_since: datetime | None = None) -> tuple[dict[str, Any], int] | None:
         if _fast(connection):
+            condition, params = "", [stream, group_id, id]
+            if unwritten_since is not None:
+                condition = " AND updated_at < %s"
+                params.append(connection.ops.adapt_datetimefield_value(unwritten_since))
             with connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {connection.ops.quote_name(_ITEMS)} WHERE stream = %s AND "
-                               f"group_id = %s AND item_id = %s RETURNING data, timestamp", [stream, group_id, id])
+                               f"group_id = %s AND item_id = %s{condition} RETURNING data, timestamp", params)
                 row = cursor.fetchone()
             if row is None:
                 return None
             return (decode(row[0]) if isinstance(row[0], str | bytes) else row[0]), int(row[1])
         items = StreamItem.objects.using(connection.alias)
+        if unwritten_since is not None:
+            items = items.filter(updated_at__lt=unwritten_since)
         found = (items.select_for_update().filter(stream=stream, group_id=group_id, item_id=id)
                  .values_list("pk", "data", "timestamp").first())
         if found is None:
