@@ -3,18 +3,18 @@
 ``get_asgi_application()`` replaces Django's in a project's ``asgi.py`` (and, in the embedded setup, starts the
 process's event runner: see its docstring). A request whose path resolves to an API step is served by
 ``motia_django.steps.handler.StepsHandler``; every other request (the admin, the workbench, the project's views)
-by Django's ``ASGIHandler``, unchanged. ``lifespan`` answers the ASGI lifespan protocol.
+by Django's ``ASGIHandler`` (``GuardedRequests``: a 400, not a 500, for a request Django refuses to build).
+``lifespan`` answers the ASGI lifespan protocol.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.handlers.asgi import ASGIHandler
 from django.urls import Resolver404, get_resolver
 
 from motia_django.bridge import blocking
-from motia_django.steps.handler import StepsHandler
+from motia_django.steps.handler import GuardedRequests, StepsHandler
 
 __all__ = ["Router", "get_asgi_application", "lifespan"]
 
@@ -47,7 +47,7 @@ class Router:
         from motia_django.steps.views import AsyncStepView, StepView  # after django.setup()
 
         self.step_view, self.async_step_view = StepView, AsyncStepView
-        self.django = ASGIHandler()
+        self.django = GuardedRequests()
         self.steps = StepsHandler()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -1,10 +1,10 @@
 """JSON, one rule for the whole package: what a write may hold, how frames are encoded, how input is parsed.
 
 The rule (docs/security.md, "Input"): objects with string keys, arrays, strings of valid Unicode (no lone
-surrogates), integers in 64 bits, finite floats, booleans and null, nested at most ``MAX_DEPTH`` deep. What
-breaks it is refused where it enters, with the path of the offending value: the stream API, ``context.state``
-and ``emit()`` call ``encode``; request bodies and client frames are read with ``decode``. So the database, the
-frame encoder and every client accept whatever got past that point.
+surrogates, no NUL, which PostgreSQL's jsonb refuses), integers in 64 bits, finite floats, booleans and null,
+nested at most ``MAX_DEPTH`` deep. What breaks it is refused where it enters, with the path of the offending
+value: the stream API, ``context.state`` and ``emit()`` call ``encode``; request bodies and client frames are
+read with ``decode``. So the database, the frame encoder and every client accept whatever got past that point.
 
 A leaf: it imports nothing of motia_django but its errors, so the client (which needs no Django settings) and
 every layer above share it.
@@ -38,7 +38,7 @@ def _problem(value: Any) -> str | None:
             value.encode("utf-8")
         except UnicodeEncodeError:
             return "a string that is not valid Unicode (a lone surrogate)"
-        return None
+        return "a string holding NUL (\\u0000), which PostgreSQL cannot store" if "\x00" in value else None
     if isinstance(value, int):
         return None if _INT_RANGE[0] <= value <= _INT_RANGE[1] else "an integer out of the 64-bit range"
     if isinstance(value, float):
@@ -62,7 +62,7 @@ def find_problem(data: Any) -> tuple[str, str] | None:
                     return ".".join(path), f"an object key that is not a string ({key!r})"[:200]
                 reason = _problem(key)
                 if reason is not None:
-                    return ".".join(path), "an object key that is not valid Unicode (a lone surrogate)"
+                    return ".".join(path), f"an object key {reason.removeprefix('a string ').removeprefix('that ')}"
                 stack.append((child, (*path, key)))
         elif isinstance(value, list | tuple):
             stack.extend((child, (*path, str(i))) for i, child in reversed(list(enumerate(value))))
@@ -86,8 +86,9 @@ def encode(data: Any, *, label: str = "data", max_bytes: int | None = None) -> s
     except (TypeError, orjson.JSONEncodeError):
         raw = None
     # orjson refuses most of what breaks the rule; what it lets through (NaN and infinities, written as null;
-    # nesting between MAX_DEPTH and its own limit) can only be there when these cheap counts say so.
-    if raw is None or b"null" in raw or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+    # NUL, written as \u0000; nesting between MAX_DEPTH and its own limit) can only be there when these cheap
+    # counts say so.
+    if raw is None or b"null" in raw or b"\\u0000" in raw or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
         found = find_problem(data)
         if found is not None:
             raise _refused(label, *found)
@@ -109,14 +110,32 @@ def encoded_size(text: str) -> int:
 
 
 def decode(text: str | bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
-    """Parse JSON strictly: no NaN or infinities, no lone surrogates, nesting at most ``max_depth`` deep (None:
-    orjson's own bound, 1024). Raises ``ValueError`` (``orjson.JSONDecodeError``) saying why."""
+    """Parse JSON strictly: no NaN or infinities, no lone surrogates, no NUL in a string, nesting at most
+    ``max_depth`` deep (None: orjson's own bound, 1024). Raises ``ValueError`` (``orjson.JSONDecodeError``) saying
+    why."""
     value = orjson.loads(text)
+    if (b"\\u0000" if isinstance(text, bytes) else "\\u0000") in text and _holds_nul(value):
+        raise ValueError("a string holds NUL (\\u0000), which PostgreSQL cannot store")
     if max_depth is not None and isinstance(value, dict | list) and _brackets(text) > max_depth:
         depth = _depth(value)
         if depth > max_depth:
             raise ValueError(f"JSON nested {depth} deep; at most {max_depth} is accepted")
     return value
+
+
+def _holds_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _brackets(text: str | bytes) -> int:

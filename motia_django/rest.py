@@ -5,7 +5,8 @@ refuse, the same way (docs/security.md, "Input"):
   surrogates, no NaN, nesting bounded, and at most ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes (DRF's own parser reads
   the body stream past that setting, and a body nested 10,000 deep makes it raise ``RecursionError``: a 500);
 - ``exception_handler``: DRF's, plus 413 for a body too large, 400 for Django's ``SuspiciousOperation`` (a bad
-  ``Host``, too many fields), and 503 with ``Retry-After`` while the database cannot be reached.
+  ``Host``, too many fields) and for a value the database refuses (``DataError``: a NUL byte in a query
+  parameter, a number out of range), and 503 with ``Retry-After`` while the database cannot be reached.
 
 ::
 
@@ -23,9 +24,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-from django.db import InterfaceError, OperationalError
+from django.db import DataError, InterfaceError, OperationalError
 from rest_framework import parsers
-from rest_framework import views as drf_views
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
@@ -70,8 +70,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, SuspiciousOperation):
         logger.info("Refused a request: %s", exc)
         return _answer(400, "Bad Request")
+    if isinstance(exc, DataError):
+        logger.info("Refused a request: the database refused a value: %s", exc)
+        return _answer(400, "Bad Request: a value the database cannot store or compare")
     if isinstance(exc, OperationalError | InterfaceError):
         logger.warning("The database cannot be reached; answering 503", exc_info=exc)
         return _answer(503, "Service Unavailable: the database cannot be reached", **{
             "Retry-After": str(RETRY_AFTER_SECONDS)})
+    # Imported here: rest_framework.views reads api_settings, and the EXCEPTION_HANDLER they name is this module.
+    from rest_framework import views as drf_views
+
     return drf_views.exception_handler(exc, context)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from motia_django.encoding import encode
+from motia_django.encoding import decode, encode
 from motia_django.exceptions import StreamValidationError
 from motia_django.stream import items as core
 from motia_django.stream.items import MAX_KEY_LENGTH, make_item, next_timestamp, validate_key
@@ -46,3 +46,49 @@ def test_validate_key_says_what_is_wrong(value, message):
 
 def test_make_item_puts_the_id_first_and_wins_over_data():
     assert list(make_item("m1", {"a": 1, "id": "other"}).items()) == [("id", "m1"), ("a", 1)]
+
+
+# --- the JSON rule ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "path", "reason"), [
+    ({"a": "x\x00y"}, "data.a", "NUL"),
+    ({"a": ["ok", {"k\x00": 1}]}, "data.a.1", "object key holding NUL"),
+    ({"a": "\ud800"}, "data.a", "lone surrogate"),
+    ({"n": 2**64}, "data.n", "64-bit"),
+    ({"f": math.inf}, "data.f", "not finite"),
+    ({"deep": [[[]]]}, "data.deep", "nested deeper"),
+])
+def test_encode_names_the_field_that_breaks_the_rule(data, path, reason, monkeypatch):
+    monkeypatch.setattr("motia_django.encoding.MAX_DEPTH", 3)
+    with pytest.raises(StreamValidationError, match=reason) as caught:
+        encode(data)
+    assert str(caught.value).startswith(path)
+
+
+def test_decode_refuses_nul_but_not_an_escaped_backslash_before_u0000():
+    with pytest.raises(ValueError, match="NUL"):
+        decode(b'{"a": ["\\u0000"]}')
+    with pytest.raises(ValueError, match="NUL"):
+        decode('{"\\u0000": 1}')
+    assert decode(b'["\\\\u0000"]') == ["\\u0000"]
+
+
+def test_decode_refuses_nesting_past_the_bound_without_recursing():
+    assert decode(b"[" * 64 + b"]" * 64) is not None
+    with pytest.raises(ValueError, match="nested 65 deep"):
+        decode(b"[" * 65 + b"]" * 65)
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text()
+                    | st.floats(allow_nan=False, allow_infinity=False),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                    max_leaves=20))
+def test_what_encode_accepts_decode_reads_back(value):
+    """Every value is either refused by encode with a reason, or round-trips through decode unchanged."""
+    try:
+        text = encode(value)
+    except StreamValidationError as exc:
+        assert "NUL" in str(exc) or "surrogate" in str(exc)
+        return
+    assert decode(text) == value

@@ -17,16 +17,23 @@ threads, which recycle their connections. docs/performance.md has the measuremen
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, markcoroutinefunction
 from django.conf import settings
-from django.core.exceptions import DisallowedHost, ImproperlyConfigured, MiddlewareNotUsed, RequestAborted
+from django.core.exceptions import (
+    DisallowedHost,
+    ImproperlyConfigured,
+    MiddlewareNotUsed,
+    RequestAborted,
+    SuspiciousOperation,
+)
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response, response_for_exception
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.http.request import HttpRequest
 from django.urls import set_script_prefix
 from django.utils.deprecation import MiddlewareMixin
@@ -36,7 +43,7 @@ from motia_django.bridge import request_thread
 from motia_django.compat import response_handler
 from motia_django.conf import motia_settings
 
-__all__ = ["INLINE", "BodyTooLarge", "StepsHandler", "api_middleware"]
+__all__ = ["INLINE", "BodyTooLarge", "GuardedRequests", "StepsHandler", "api_middleware"]
 
 #: Django's middleware whose hooks do no I/O (``SessionMiddleware``: unless it saves), run inline on the loop.
 INLINE = frozenset({
@@ -53,6 +60,19 @@ INLINE = frozenset({
 })
 SESSION_MIDDLEWARE = "django.contrib.sessions.middleware.SessionMiddleware"
 CSRF_MIDDLEWARE = "django.middleware.csrf.CsrfViewMiddleware"
+
+
+class GuardedRequests(ASGIHandler):
+    """Django's ASGI handler, with a 400 for what its request refuses while being built (``TooManyFieldsSent``
+    when a ``charset`` in ``Content-Type`` makes it parse the query string), which Django leaves to a 500.
+    ``motia_django.asgi.Router`` serves the project's own views on it too."""
+
+    def create_request(self, scope: dict[str, Any], body_file: Any) -> tuple[Any, Any]:
+        try:
+            return super().create_request(scope, body_file)
+        except SuspiciousOperation as exc:
+            logging.getLogger(f"django.security.{type(exc).__name__}").error(str(exc))
+            return None, HttpResponseBadRequest(b'{"error":"Bad Request"}', content_type="application/json")
 
 
 class BodyTooLarge(Exception):
@@ -113,7 +133,7 @@ class SessionOnTheLoop(OnTheLoop):
         return self.process_response(request, response)
 
 
-class StepsHandler(ASGIHandler):
+class StepsHandler(GuardedRequests):
     """Django's ASGI handler for API steps (see the module docstring)."""
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -138,16 +158,16 @@ class StepsHandler(ASGIHandler):
             instance = middleware(handler)
             adapter = SessionOnTheLoop if path == SESSION_MIDDLEWARE else OnTheLoop
             return instance, adapter(instance, handler)
-        if getattr(middleware, "async_capable", False):
+        is_async = getattr(middleware, "async_capable", False)
+        if is_async:
             instance = middleware(handler)
         elif getattr(middleware, "sync_capable", True):  # adapted as Django adapts it: a thread hop each way
             instance = middleware(self.adapt_method_mode(False, handler, True, name=f"middleware {path}"))
-            return instance, self.adapt_method_mode(True, instance, False)
         else:
             raise ImproperlyConfigured(f"Middleware {path} is neither sync- nor async-capable")
         if instance is None:
             raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
-        return instance, instance
+        return instance, instance if is_async else self.adapt_method_mode(True, instance, False)
 
     def _hooks(self, instance: Any, *, inline: bool) -> None:
         """Register ``process_view`` / ``process_template_response`` / ``process_exception``, as Django does."""
