@@ -1,0 +1,183 @@
+"""motia_django.stream.backends.db: ``DatabaseBackend`` (create or update, timestamps, each group's sequence
+numbers and floor, reads) and ``group_seqs``, on the database the suite runs on."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from motia_django.encoding import encode
+from motia_django.models import StreamGroup, StreamItem
+from motia_django.stream import items
+from motia_django.stream.backends.db import DatabaseBackend, group_seqs
+
+pytestmark = pytest.mark.django_db
+
+S = "dbStream"
+
+
+@pytest.fixture
+def db() -> DatabaseBackend:
+    return DatabaseBackend()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The protocol's clock, frozen at ``clock.ms``."""
+
+    class Clock:
+        ms = 1_000
+
+    monkeypatch.setattr(items, "time_ns", lambda: Clock.ms * 1_000_000)
+    return Clock
+
+
+def put(db: DatabaseBackend, group: str, id: str, **data):
+    return db.set(S, group, id, data, encode(data))
+
+
+def test_flags(db):
+    assert (db.pipelined, db.broadcasts, db.kind, db.db_alias()) == (True, False, "default", "default")
+
+
+def test_set_creates_then_updates(db):
+    first = put(db, "g", "a", n=1)
+    second = put(db, "g", "a", n=2)
+    assert (first.created, second.created) == (True, False)
+    assert (first.data, second.data) == ({"n": 1}, {"n": 2})
+    row = StreamItem.objects.get(stream=S)
+    assert (row.data, row.version) == ({"n": 2}, 2)
+    assert db.get(S, "g", "a").data == {"n": 2} and db.get(S, "g", "missing") is None
+
+
+def test_timestamps_strictly_increase_per_item(db, clock):
+    stamps = [put(db, "g", "a", n=i).timestamp for i in range(3)]
+    assert stamps == [1_000, 1_001, 1_002]  # one millisecond: each one more
+    assert put(db, "g", "b").timestamp == 1_000  # another item has its own
+    clock.ms = 900  # the clock went back
+    assert put(db, "g", "a").timestamp == 1_003
+    clock.ms = 5_000
+    assert put(db, "g", "a").timestamp == 5_000
+    assert db.get(S, "g", "a").timestamp == 5_000
+
+
+def test_sequence_numbers_per_group(db):
+    assert [put(db, "g1", id).seq for id in ("a", "b", "a")] == [1, 2, 3]
+    assert put(db, "g2", "a").seq == 1
+    assert db.delete(S, "g1", "b").seq == 4
+    assert db.update(S, "g1", "a", lambda data: {**data, "u": 1}).seq == 5
+    assert (db.group_seq(S, "g1"), db.group_seq(S, "g2")) == (5, 1)
+    assert db.group_seq(S, "never-written") == 0
+
+
+def test_sequence_numbers_are_rolled_back_with_the_write(db):
+    put(db, "g", "a")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        put(db, "g", "b")
+        raise RuntimeError("roll back")
+    assert db.group_seq(S, "g") == 1
+    assert put(db, "g", "c").seq == 2  # no gap
+
+
+def test_get_group_is_oldest_first_and_limit_keeps_the_newest(db):
+    for id in ("c", "a", "b", "d"):
+        put(db, "g", id)
+    put(db, "g", "a", edited=True)  # an update keeps the item's place
+    put(db, "other", "z")
+    assert [id for id, _ in db.get_group(S, "g")] == ["c", "a", "b", "d"]
+    assert [id for id, _ in db.get_group(S, "g", limit=2)] == ["b", "d"]
+    assert [id for id, _ in db.get_group(S, "g", limit=10)] == ["c", "a", "b", "d"]
+    assert dict(db.get_group(S, "g"))["a"].data == {"edited": True}
+
+
+def test_newest_reads_newest_first_within_limit_and_bytes(db):
+    for id in ("a", "b", "c"):
+        put(db, "g", id, text="x" * 10)
+    assert [id for id, _ in db.newest(S, "g", None, 10_000)] == ["a", "b", "c"]
+    assert [id for id, _ in db.newest(S, "g", 2, 10_000)] == ["b", "c"]
+    one = len(encode({"text": "x" * 10})) + 1 + 8
+    assert [id for id, _ in db.newest(S, "g", None, one * 2)] == ["b", "c"]
+
+
+def test_delete_returns_the_item_and_raises_the_groups_floor(db, clock):
+    put(db, "g", "a", n=1)
+    put(db, "g", "a", n=2)  # timestamp 1001
+    deleted = db.delete(S, "g", "a")
+    assert (deleted.data, deleted.timestamp, deleted.seq) == ({"n": 2}, 1_002, 3)
+    assert db.get(S, "g", "a") is None
+    assert StreamGroup.objects.get(stream=S, group_id="g").floor == 1_002
+    again = put(db, "g", "a")  # re-created in the same millisecond: above the delete
+    assert again.created and again.timestamp == 1_003
+    assert put(db, "g", "fresh").timestamp == 1_003  # any item of the group
+
+
+def test_delete_of_a_missing_item_is_none_and_leaves_no_gap(db):
+    put(db, "g", "a")
+    assert db.delete(S, "g", "missing") is None
+    assert db.delete(S, "never-written", "x") is None
+    assert db.group_seq(S, "g") == 1
+    assert not StreamGroup.objects.filter(stream=S, group_id="never-written").exists()  # the bump undone
+    assert put(db, "g", "b").seq == 2
+
+
+def test_delete_unwritten_since_spares_an_item_written_after(db):
+    put(db, "g", "a")
+    cutoff = timezone.now() + dt.timedelta(seconds=60)
+    assert db.delete(S, "g", "a", unwritten_since=cutoff - dt.timedelta(days=1)) is None  # written since then
+    assert db.get(S, "g", "a") is not None and db.group_seq(S, "g") == 1
+    assert db.delete(S, "g", "a", unwritten_since=cutoff).seq == 2
+
+
+def test_update_creates_or_changes_atomically(db, clock):
+    seen = []
+
+    def change(data):
+        seen.append(data)
+        return {**(data or {}), "count": (data or {}).get("count", 0) + 1}
+
+    created = db.update(S, "g", "a", change)
+    changed = db.update(S, "g", "a", change)
+    assert seen == [None, {"count": 1}]
+    assert (created.created, created.data, created.timestamp, created.previous) == (True, {"count": 1}, 1_000, None)
+    assert (changed.created, changed.data, changed.timestamp, changed.previous) == (
+        False, {"count": 2}, 1_001, {"count": 1})
+    assert StreamItem.objects.get(stream=S).version == 2
+
+
+def test_list_groups_and_group_sizes(db):
+    for group, ids in {"b": ["1"], "a": ["1", "2"], "c": ["1"]}.items():
+        for id in ids:
+            put(db, group, id)
+    db.delete(S, "c", "1")
+    assert db.list_groups(S) == ["a", "b"]
+    assert db.group_sizes(S) == {"a": 2, "b": 1}
+    assert db.list_groups("nothing") == [] and db.group_sizes("nothing") == {}
+
+
+def test_clear_deletes_each_item_as_its_own_write(db):
+    for id in ("a", "b", "c"):
+        put(db, "g", id)
+    removed = db.clear(S, "g")
+    assert [(id, stored.seq) for id, stored in removed] == [("a", 4), ("b", 5), ("c", 6)]
+    assert db.get_group(S, "g") == [] and db.clear(S, "g") == []
+
+
+def test_group_seqs(db):
+    put(db, "g1", "a")
+    put(db, "g1", "b")
+    put(db, "g2", "a")
+    db.set("otherStream", "g1", "a", {}, "{}")
+    keys = [(S, "g1"), (S, "g2"), (S, "unwritten"), ("otherStream", "g1"), ("otherStream", "g2")]
+    assert group_seqs(keys) == {(S, "g1"): 2, (S, "g2"): 1, ("otherStream", "g1"): 1}
+    assert group_seqs([]) == {}
+
+
+def test_group_seqs_of_many_groups(db):
+    written = [f"g{i}" for i in range(0, 1_200, 100)]
+    for group in written:
+        put(db, group, "a")
+    keys = [(S, f"g{i}") for i in range(1_200)]  # more than one batch of 500
+    assert group_seqs(keys) == {(S, group): 1 for group in written}
