@@ -478,7 +478,22 @@ async def sustained(args: argparse.Namespace) -> Json:
             "rss_growth_second_half_kib": None if half is None or rss_end is None else rss_end - half}
 
 
-SCENARIOS = {"latency": latency, "throughput": throughput, "fanout": fanout, "tokens": tokens, "memory": memory,
+async def connect_all(args: argparse.Namespace) -> Json:
+    """``subscribers`` sockets connect, join one ``chatMessage`` group (the example's presence stream tracks it)
+    and receive their sync, ``concurrency`` handshakes at a time: the time until every one is synced."""
+    group = f"con-{uuid.uuid4().hex[:8]}"
+    noop: Callable[[Json, float], None] = lambda frame, t: None  # noqa: E731
+    start = time.perf_counter()
+    subs = await open_many(args.ws, args.subscribers, lambda i: noop, lambda i: ("chatMessage", group, None),
+                           concurrency=args.concurrency)
+    took = time.perf_counter() - start
+    synced = sum(1 for s in subs if s.sync is not None)
+    await asyncio.gather(*(s.close() for s in subs))
+    return {"subscribers": args.subscribers, "synced": synced, "missing": args.subscribers - synced,
+            "all_synced_ms": took * 1000, "per_join_ms": took * 1000 / max(1, args.subscribers)}
+
+
+SCENARIOS = {"connect": connect_all, "latency": latency, "throughput": throughput, "fanout": fanout, "tokens": tokens, "memory": memory,
              "sustained": sustained}
 
 
@@ -495,6 +510,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--words", type=int, default=200)
     parser.add_argument("--rate", type=float, default=10.0, help="writes per second (sustained)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for one expected frame")
+    parser.add_argument("--concurrency", type=int, default=50, help="handshakes at a time (connect)")
     parser.add_argument("--pids", default="", help="server pids whose RSS the memory scenario reads")
     args = parser.parse_args(argv)
     raise_nofile()

@@ -125,6 +125,7 @@ class Plan:
     fanout_ops: int = 50
     token_runs: int = 5
     memory_conns: int = 1000
+    connect_subs: int = 1000
     sustained_subs: int = 1000
     sustained_rate: float = 10.0
     sustained_s: float = 60.0
@@ -136,7 +137,7 @@ QUICK = Plan(latency_ops=150, throughput_s=3.0, fanout_ops=10, token_runs=2, mem
 # --- systems under test -------------------------------------------------------------------------------------
 
 def _env(database_url: str, redis_url: str | None, code: Path = ROOT, **extra: str) -> dict[str, str]:
-    env = base_env(database_url, DJANGO_SETTINGS_MODULE=SETTINGS, DJANGO_DEBUG="0",
+    env = base_env(database_url, DJANGO_SETTINGS_MODULE=SETTINGS, DJANGO_DEBUG="0", DJANGO_SECRET_KEY="bench-only",
                    FAKE_LLM_DELAY_MS="0", MOTIA_LOG_LEVEL="WARNING", **extra)
     if code != ROOT:  # the baseline: its tree first, so its motia_django and example are the ones imported
         env["PYTHONPATH"] = os.pathsep.join([str(code), env["PYTHONPATH"]])
@@ -256,6 +257,11 @@ def run_scenarios(target: Target, plan: Plan, only: set[str], profile_to: Path |
     if "memory" in only:  # first, so that fan-out's 1,000 sockets do not pre-grow the heap it measures
         res["memory"] = loadgen("memory", target, "--subscribers", str(plan.memory_conns),
                                 "--pids", ",".join(map(str, target.server_pids)))
+    if "connect" in only:
+        spy = _start_profiler(target, profile_to.with_name(profile_to.stem + "-connect.txt") if profile_to else None)
+        res["connect"] = _with_cpu(target, plan.connect_subs, lambda: loadgen(
+            "connect", target, "--subscribers", str(plan.connect_subs), "--concurrency", "100"))
+        _stop_profiler(spy)
     if "latency" in only:
         spy = _start_profiler(target, profile_to)
         res["latency"] = _with_cpu(target, plan.latency_ops + plan.latency_warmup, lambda: loadgen(
@@ -338,6 +344,9 @@ def _get(d: dict[str, Any], path: str) -> Any:
 # target kinds: "ratio<=" / "ratio>=" (motia / the Channels floor), "abs<=" (absolute), "zero" (must be 0),
 # "" (no target). A row may carry two targets, e.g. a ratio and an absolute bound.
 ROWS: list[tuple[str, str, str, str, list[tuple[str, float]]]] = [
+    ("connect", "1,000 subscribers synced", "connect.all_synced_ms", "ms", [("abs<=", 1400)]),
+    ("connect", "server CPU per join", "connect.server_cpu_ms_per_op", "ms", [("abs<=", 0.5)]),
+    ("connect", "missing syncs", "connect.errors", "", [("zero", 0)]),
     ("latency", "ws create p50", "latency.ws.p50", "ms", [("ratio<=", 2)]),
     ("latency", "ws create p90", "latency.ws.p90", "ms", []),
     ("latency", "ws create p99", "latency.ws.p99", "ms", [("ratio<=", 2)]),
@@ -438,7 +447,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer operations (about 2 minutes)")
     parser.add_argument("--setup", choices=["embedded", "scaled", "both"], default="embedded")
     parser.add_argument("--server", default="daphne", help="comma-separated: daphne, uvicorn, granian")
-    parser.add_argument("--scenarios", default="memory,latency,throughput,fanout,sustained,tokens")
+    parser.add_argument("--scenarios", default="memory,connect,latency,throughput,fanout,sustained,tokens")
     parser.add_argument("--targets", default="motia,floor,direct",
                         help="comma-separated: motia, floor (Channels), direct (plain ASGI; embedded only)")
     parser.add_argument("--profile", action="store_true", help="py-spy the motia server(s) during latency and tokens")

@@ -7,7 +7,8 @@ Every hop from async code to the database, to a user's sync hook or to a blockin
   otherwise on a small long-lived pool of ``motia-db`` threads: one hop, no new thread per request (Django gives
   every ASGI request a fresh thread-sensitive context), and each thread keeps its database connection between
   calls (see ``recycle``; docs/performance.md says what that bought). ``db_call`` is its barrier-free core,
-  for the write queue.
+  for the write queue. ``read(fn, *args)`` runs a join's read on ``motia-read`` threads of their own, so that
+  joins never queue behind writes.
 - ``call_hook(fn, *args)``: a project's hook (``canAccess``, ``onJoin``, ``AUTHENTICATE``...), sync or async;
   sync ones run as Channels' ``database_sync_to_async`` runs them (connections closed before and after).
 - ``request_thread(fn)``: Django's rule for a request's sync code (DRF's ``dispatch`` of a step);
@@ -48,7 +49,8 @@ from motia_django.compat import record_caller_loop, sync_caller_waiting
 
 __all__ = [
     "ThreadPool", "asyncify", "barrier", "blocking", "call_hook", "close_connections", "close_pool_connections",
-    "db_call", "db_executor", "dual", "in_async_context", "in_pool", "recycle", "request_thread", "run_async",
+    "db_call", "db_executor", "dual", "in_async_context", "in_pool", "read", "read_executor", "recycle",
+    "request_thread", "run_async",
     "sync_caller_above", "to_thread",
 ]
 
@@ -94,6 +96,37 @@ def db_executor() -> ThreadPool:
             if _executor is None:
                 _executor = ThreadPool(_db_threads(), "motia-db")
     return _executor
+
+
+_readers: ThreadPool | None = None
+
+
+def _read_threads() -> int:
+    connection = connections[router.db_for_read(apps.get_model("motia_django", "StreamItem"))]
+    if connection.vendor == "sqlite":  # WAL lets readers run beside the writer; an in-memory database does not
+        return 0 if getattr(connection, "is_in_memory_db", lambda: True)() else 2
+    return 4
+
+
+def read_executor() -> ThreadPool:
+    """The ``motia-read`` threads, for the reads a join makes (its snapshot): a join never waits behind the write
+    queue's batches. Where readers would be locked out by a writer anyway (SQLite in memory), the ``motia-db``
+    threads."""
+    global _readers
+    if _readers is None:
+        size = _read_threads()
+        shared = None if size else db_executor()  # outside the lock, which db_executor() takes
+        with _executor_lock:
+            if _readers is None:
+                _readers = shared if shared is not None else ThreadPool(size, "motia-read")
+    return _readers
+
+
+async def read(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``, a read, in a ``motia-read`` thread (the sync caller's under ``async_to_sync``)."""
+    if sync_caller_above():
+        return await sync_to_async(fn)(*args)
+    return await in_pool(read_executor(), fn, *args)
 
 
 def recycle(connection: Any) -> None:
@@ -214,8 +247,8 @@ def close_connections(timeout: float = 5.0) -> None:
     """Close the ``motia-db`` threads' database connections, each in its own thread (they keep them open
     between calls). Call it before dropping a database the pool may be connected to, e.g. at the end of a
     test session on PostgreSQL."""
-    if _executor is not None:
-        close_pool_connections(_executor, timeout)
+    for pool in {id(p): p for p in (_executor, _readers) if p is not None}.values():
+        close_pool_connections(pool, timeout)
 
 
 def close_pool_connections(executor: ThreadPool, timeout: float = 5.0) -> None:

@@ -25,7 +25,6 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from motia_django import metrics
-from motia_django.bridge import to_thread
 from motia_django.conf import motia_settings
 from motia_django.encoding import encoded_size
 from motia_django.exceptions import FrameError
@@ -42,7 +41,6 @@ from motia_django.realtime.protocol import (
     frame_names,
     parse_frame,
     parse_subscription,
-    snapshot,
 )
 from motia_django.realtime.send_queue import (
     CLOSE_SLOW_CLIENT,
@@ -53,6 +51,7 @@ from motia_django.realtime.send_queue import (
     unwatch_transport,
     watch_transport,
 )
+from motia_django.realtime.snapshots import snapshots
 from motia_django.stream.api import Stream
 from motia_django.stream.registry import registry
 
@@ -268,8 +267,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 if join:
                     await self.subscriptions.add(sub)
                 try:
-                    sync = await to_thread(snapshot)(stream, sub, max_bytes=motia_settings.SYNC_MAX_BYTES,
-                                                     page_bytes=motia_settings.SYNC_PAGE_BYTES)
+                    sync = await snapshots.read(stream, sub)  # shared with the joins registered meanwhile
                 except FrameError:
                     if join:
                         await self.subscriptions.remove(sub)

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from motia_django.bridge import call_hook, to_thread
+from motia_django.bridge import call_hook
 from motia_django.conf import motia_settings
 from motia_django.exceptions import FrameError, StreamNotFound
 from motia_django.realtime import presence
@@ -133,8 +133,8 @@ class Lifecycle:
             self.connection_id = presence.new_connection_id()
         member = presence.member_of(self.auth_context, self.connection_id)
         for tracker in trackers:
-            await self._presence(presence.arrive, tracker, sub.group_id, member, self.connection_id, sub.as_dict(),
-                                 self.auth_context)
+            await self._presence(presence.Arrival(tracker, sub.group_id, member, self.connection_id, sub.as_dict(),
+                                                  self.auth_context))
         presence.ensure_upkeep()
 
     async def left(self, sub: Subscription) -> None:
@@ -160,11 +160,11 @@ class Lifecycle:
             return
         member = presence.member_of(self.auth_context, self.connection_id)
         for tracker in presence.presence_streams(sub.stream):
-            await self._presence(presence.depart, tracker, sub.group_id, member, self.connection_id)
+            await self._presence(presence.Departure(tracker, sub.group_id, member, self.connection_id))
 
     @staticmethod
-    async def _presence(fn: Any, *args: Any) -> None:
+    async def _presence(change: presence.PresenceChange) -> None:
         try:
-            await to_thread(fn)(*args)
+            await presence.submit(change)  # with the other joins and leaves of this loop: one transaction
         except Exception:  # presence must never cost a socket its subscription
-            logger.exception("Presence update failed for %s/%s", args[0].name, args[1])
+            logger.exception("Presence update failed for %s/%s", change.stream.name, change.group_id)

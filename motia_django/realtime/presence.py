@@ -16,23 +16,31 @@ while a lease still needs it, so presence heals within ``ttl / 3``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import operator
 import uuid
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from motia_django.bridge import to_thread
+from motia_django.bridge import sync_caller_above, to_thread
 from motia_django.layers import process_origin
 from motia_django.models import PresenceLease, StreamItem
 from motia_django.realtime.auth import user_key
 from motia_django.stream.api import Stream
 from motia_django.stream.registry import registry
 
-__all__ = ["arrive", "depart", "expire_leases", "member_of", "new_connection_id", "presence_streams", "renew"]
+__all__ = [
+    "Arrival", "Batcher", "Departure", "PresenceChange", "apply", "arrive", "depart", "expire_leases", "member_of",
+    "new_connection_id", "presence_streams", "renew", "submit",
+]
 
 logger = logging.getLogger("motia_django.presence")
 
@@ -65,26 +73,189 @@ def _data(stream: Stream, member: str, subscription: dict[str, Any], auth_contex
     return {"userId": member, "joinedAt": timezone.now().isoformat()}
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A socket of ``member`` joined ``group_id``: it holds a lease, and the member has an item."""
+
+    stream: Stream
+    group_id: str
+    member: str
+    connection_id: str
+    subscription: dict[str, Any] = field(default_factory=dict, compare=False)
+    auth_context: Any = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.stream.name, self.group_id, self.member)
+
+
+@dataclass(frozen=True)
+class Departure:
+    """A socket of ``member`` left ``group_id``: its lease goes, and the item if no other lease holds it."""
+
+    stream: Stream
+    group_id: str
+    member: str
+    connection_id: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.stream.name, self.group_id, self.member)
+
+
+PresenceChange = Arrival | Departure
+
+
 def arrive(stream: Stream, group_id: str, member: str, connection_id: str, subscription: dict[str, Any],
            auth_context: Any) -> None:
     """A socket of ``member`` joined: hold a lease, and create the member's item if it has none."""
-    assert stream.presence is not None
-    expires = timezone.now() + timedelta(seconds=stream.presence.ttl)
-    with transaction.atomic():
-        PresenceLease.objects.update_or_create(stream=stream.name, group_id=group_id, member_id=member,
-                                               connection_id=connection_id, defaults={"expires_at": expires})
-        if stream.get(group_id, member) is None:
-            data = _data(stream, member, subscription, auth_context)
-            stream.set(group_id, member, data)
-            _present[(stream.name, group_id, member)] = data
+    apply([Arrival(stream, group_id, member, connection_id, subscription, auth_context)])
 
 
 def depart(stream: Stream, group_id: str, member: str, connection_id: str) -> None:
     """A socket of ``member`` left: drop its lease, and the member's item if no other socket holds one."""
+    apply([Departure(stream, group_id, member, connection_id)])
+
+
+def apply(changes: list[PresenceChange]) -> None:
+    """Arrivals and departures, in one transaction with a number of statements that does not grow with them but
+    for the items created or deleted: one upsert of the arrivals' leases, one delete of the departures' (in
+    chunks), one query for the leases left and one for the items there are; then each member whose presence
+    changed gets its item created or deleted. The end state is what applying them one by one would leave: a
+    member who leaves and comes back within one batch keeps the item they had."""
+    now = timezone.now()
+    last = {(c.key, c.connection_id): c for c in changes}  # a socket's last change wins
+    arrivals = {k: c for k, c in last.items() if isinstance(c, Arrival)}
+    departures = [c for c in last.values() if isinstance(c, Departure)]
+    keys = {c.key: c.stream for c in changes}
     with transaction.atomic():
-        PresenceLease.objects.filter(stream=stream.name, group_id=group_id, member_id=member,
-                                     connection_id=connection_id).delete()
-        _unless_held(stream, group_id, member)
+        if departures:
+            _delete_leases(departures)
+        if arrivals:
+            PresenceLease.objects.bulk_create(
+                [PresenceLease(stream=c.stream.name, group_id=c.group_id, member_id=c.member,
+                               connection_id=c.connection_id,
+                               expires_at=now + timedelta(seconds=_ttl(c.stream))) for c in arrivals.values()],
+                update_conflicts=True, unique_fields=["stream", "group_id", "member_id", "connection_id"],
+                update_fields=["expires_at"])
+        held = _held(keys)
+        present = _with_items(keys)
+        first: dict[tuple[str, str, str], Arrival] = {}
+        for change in arrivals.values():
+            first.setdefault(change.key, change)
+        for key, stream in keys.items():
+            if key in held and key not in present:
+                arrival = first.get(key)
+                data = (_data(stream, key[2], arrival.subscription, arrival.auth_context) if arrival is not None
+                        else _present.get(key) or _data(stream, key[2], {}, None))
+                stream.set(key[1], key[2], data)
+                _present[key] = data
+            elif key not in held and key in present:
+                _present.pop(key, None)
+                stream.delete(key[1], key[2])
+            elif key not in held:
+                _present.pop(key, None)
+
+
+def _ttl(stream: Stream) -> float:
+    assert stream.presence is not None
+    return stream.presence.ttl
+
+
+_CHUNK = 200  # conditions per statement, well under SQLite's expression depth and variable limits
+
+
+def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
+
+
+def _delete_leases(departures: list[Departure]) -> None:
+    for chunk in _chunks(departures):
+        match = functools.reduce(operator.or_, (Q(stream=d.stream.name, group_id=d.group_id, member_id=d.member,
+                                                  connection_id=d.connection_id) for d in chunk))
+        PresenceLease.objects.filter(match).delete()
+
+
+def _held(keys: dict[tuple[str, str, str], Stream]) -> set[tuple[str, str, str]]:
+    """Which of ``keys`` a lease still holds."""
+    held: set[tuple[str, str, str]] = set()
+    for chunk in _chunks(list(keys)):
+        match = functools.reduce(operator.or_, (Q(stream=s, group_id=g, member_id=m) for s, g, m in chunk))
+        held |= set(PresenceLease.objects.filter(match).values_list("stream", "group_id", "member_id"))
+    return held
+
+
+def _with_items(keys: dict[tuple[str, str, str], Stream]) -> set[tuple[str, str, str]]:
+    """Which of ``keys`` have their member's item: one query on the default storage, else one get each."""
+    default = [k for k, stream in keys.items() if stream.backend.kind == "default"]
+    found: set[tuple[str, str, str]] = set()
+    for chunk in _chunks(default):
+        match = functools.reduce(operator.or_, (Q(stream=s, group_id=g, item_id=m) for s, g, m in chunk))
+        found |= set(StreamItem.objects.filter(match).values_list("stream", "group_id", "item_id"))
+    return found | {k for k, stream in keys.items()
+                    if stream.backend.kind != "default" and stream.get(k[1], k[2]) is not None}
+
+
+class Batcher:
+    """Group commit for one event loop's arrivals and departures: while a batch is being written, the next
+    ones wait together, and go in the next batch. A join flood then costs a few transactions, not one (and
+    one thread hop) per join, and takes at most one database thread at a time, whatever else waits for one.
+    A batch that fails is tried change by change, so one bad change fails only its own caller."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[PresenceChange, asyncio.Future[None]]] = []
+        self.flushing: asyncio.Task[None] | None = None
+        self.batches = 0  # batches written (for tests)
+
+    async def submit(self, change: PresenceChange) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((change, future))
+        if self.flushing is None or self.flushing.done():
+            self.flushing = asyncio.get_running_loop().create_task(self._flush())
+        await asyncio.shield(future)
+
+    async def _flush(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            self.batches += 1
+            try:
+                await to_thread(apply)([change for change, _ in batch])
+            except Exception:
+                for change, future in batch:
+                    try:
+                        await to_thread(apply)([change])
+                    except Exception as exc:
+                        _settle(future, exc)
+                    else:
+                        _settle(future, None)
+            else:
+                for _, future in batch:
+                    _settle(future, None)
+
+
+def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)
+
+
+_batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Batcher] = weakref.WeakKeyDictionary()
+
+
+async def submit(change: PresenceChange) -> None:
+    """Write ``change`` with the others of this event loop (``Batcher``); returns once it is committed."""
+    if sync_caller_above():  # a sync caller above us: its thread and its transaction
+        await to_thread(apply)([change])
+        return
+    loop = asyncio.get_running_loop()
+    batcher = _batchers.get(loop)
+    if batcher is None:
+        batcher = _batchers[loop] = Batcher()
+    await batcher.submit(change)
 
 
 def _unless_held(stream: Stream, group_id: str, member: str) -> bool:

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.test import override_settings
 
 from motia_django.models import StreamItem
-from motia_django.realtime import consumer as consumer_module
+from motia_django.realtime import snapshots as snapshots_module  # where joins read their snapshots
 from motia_django.realtime.consumer import CLOSE_SLOW_CLIENT, StreamConsumer
 from motia_django.stream.registry import streams
 from tests.support.realtime import Client, chat, error_code
@@ -127,14 +127,14 @@ async def test_delete_of_missing_item_sends_nothing():
 
 
 async def test_change_between_registration_and_snapshot_is_not_lost(monkeypatch):
-    real = consumer_module.snapshot
+    real = snapshots_module.snapshot
 
     def snapshot_then_write(stream, sub, **limits):
         text = real(stream, sub, **limits)  # the snapshot is read ...
         streams.chatMessage.set("room", "late", chat("late"))  # ... and a change lands right after it
         return text
 
-    monkeypatch.setattr(consumer_module, "snapshot", snapshot_then_write)
+    monkeypatch.setattr(snapshots_module, "snapshot", snapshot_then_write)
     client = await Client().connect()
     await client.join("chatMessage", "room")
     assert (await client.next())["event"] == {"type": "sync", "data": []}
@@ -391,17 +391,17 @@ async def test_a_group_sync_holds_the_newest_items_up_to_the_streams_limit():
 async def test_a_snapshot_that_cannot_be_read_refuses_the_join_and_a_failed_resync_closes_the_socket(monkeypatch):
     from motia_django.realtime.hub import hub
 
-    real = consumer_module.snapshot
-    monkeypatch.setattr(consumer_module, "snapshot", lambda stream, sub, **limits: 1 / 0)
+    real = snapshots_module.snapshot
+    monkeypatch.setattr(snapshots_module, "snapshot", lambda stream, sub, **limits: 1 / 0)
     client = await Client().connect()
     await client.join("chatMessage", "broken")
     assert error_code(await client.next()) == "SYNC_FAILED"
-    monkeypatch.setattr(consumer_module, "snapshot", real)
+    monkeypatch.setattr(snapshots_module, "snapshot", real)
     await client.join("chatMessage", "room")
     await client.next()
     await streams.chatMessage.aset("broken", "m1", chat("m1"))  # no subscription was made
     await client.fence("chatMessage", "room")
-    monkeypatch.setattr(consumer_module, "snapshot", lambda stream, sub, **limits: 1 / 0)
+    monkeypatch.setattr(snapshots_module, "snapshot", lambda stream, sub, **limits: 1 / 0)
     hub.resync([("chatMessage", "room")])  # a change was lost, and the snapshot cannot be read either
     output = await client.receive_output(timeout=5)
     assert output == {"type": "websocket.close", "code": 1011}  # the client reconnects: never silently behind
