@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core import checks
 from django.db import connections
 
+from motia_django import compat
 from motia_django.conf import DEFAULTS, motia_settings
 from motia_django.steps.registry import step_registry
 from motia_django.stream.registry import registry
@@ -80,6 +81,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                                         "(None lets only staff users read /metrics).", id="motia_django.E017"))
     errors.extend(_check_layer_capacity())
     errors.extend(_check_health_checks())
+    errors.extend(_check_extras())
     for folder in motia_settings.STEPS_DIRS:
         if not folder.is_dir():
             errors.append(checks.Warning(f"steps folder {folder} does not exist",
@@ -170,6 +172,25 @@ def _check_health_checks() -> list[checks.CheckMessage]:
             hint='Set "CONN_HEALTH_CHECKS": True (with "CONN_MAX_AGE": 600, as the example project does).',
             id="motia_django.W021",
         ))
+    return found
+
+
+def _check_extras() -> list[checks.CheckMessage]:
+    """A feature the project turned on whose library (an extra of the package) is not installed."""
+    found: list[checks.CheckMessage] = []
+    if compat.prometheus_client is None and _metrics_mounted():
+        found.append(checks.Warning(
+            f"motia_django.metrics.urls is mounted, but {compat.missing_extra('/metrics', 'metrics')}; until "
+            "then it answers 501 and records nothing",
+            hint='pip install "motia-django[metrics]" (prometheus-client), or remove the include from your URLconf.',
+            id="motia_django.W023"))
+    if compat.drf_spectacular is None and "drf_spectacular.openapi.AutoSchema" in str(
+            (getattr(settings, "REST_FRAMEWORK", None) or {}).get("DEFAULT_SCHEMA_CLASS", "")):
+        found.append(checks.Warning(
+            "REST_FRAMEWORK['DEFAULT_SCHEMA_CLASS'] is drf-spectacular's AutoSchema, but "
+            f"{compat.missing_extra('the OpenAPI document', 'openapi')}: any schema of your views fails to build",
+            hint='pip install "motia-django[openapi]" (drf-spectacular), or remove DEFAULT_SCHEMA_CLASS.',
+            id="motia_django.W024"))
     return found
 
 

@@ -3,6 +3,10 @@
 None of these is a public API of its library. Each function names the version it was checked against, and
 ``tests/test_compat.py`` fails when one disappears, so an upgrade says where to look instead of failing somewhere
 far away. Everything else in the package uses only public APIs.
+
+It also imports the optional libraries, one per extra of ``pyproject.toml``: each name below is the module, or
+None when its extra is not installed. A feature that needs one says which extra is missing
+(``missing_extra``): its module raises that ImportError when imported, or a system check names it.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
+import importlib
 import os
 import threading
 from collections.abc import Callable
@@ -17,10 +22,62 @@ from typing import Any
 
 from asgiref.sync import AsyncToSync, SyncToAsync
 
-__all__ = [
-    "at_interpreter_shutdown", "caller_loop", "daphne_protocol", "histogram_values", "record_caller_loop",
-    "response_handler", "sync_caller_waiting", "twisted_consumer",
+__all__ = [  # the functions; the optional modules and EXTRAS below are imported by name
+    "at_interpreter_shutdown", "caller_loop", "daphne_protocol", "histogram_values", "missing_extra",
+    "record_caller_loop", "require_extra", "response_handler", "sync_caller_waiting", "twisted_consumer",
 ]
+
+
+# --- optional libraries, one extra each (pyproject.toml's optional-dependencies) -------------------------------
+
+try:
+    import prometheus_client
+except ImportError:  # the 'metrics' extra: without it, metrics are not recorded and /metrics is not served
+    prometheus_client = None  # type: ignore[assignment]
+
+try:
+    import drf_spectacular
+except ImportError:  # the 'openapi' extra: without it, there is no OpenAPI document of the API steps
+    drf_spectacular = None  # type: ignore[assignment]
+
+try:
+    import websockets
+except ImportError:  # the 'client' extra: the Python stream client (motia_django.client, manage.py streams tail)
+    websockets = None  # type: ignore[assignment]
+
+try:
+    import croniter
+except ImportError:  # the 'cron' extra: cron steps
+    croniter = None  # type: ignore[assignment]
+
+try:
+    from opentelemetry import trace as otel_trace
+except ImportError:  # the 'otel' extra: without it, no spans
+    otel_trace = None  # type: ignore[assignment]
+
+#: Each extra, and the module that says it is installed.
+EXTRAS = {
+    "metrics": "prometheus_client",
+    "openapi": "drf_spectacular",
+    "client": "websockets",
+    "cron": "croniter",
+    "otel": "opentelemetry.trace",
+    "postgres": "psycopg",
+}
+
+
+def missing_extra(feature: str, extra: str) -> ImportError:
+    """The error a feature raises (or a check shows) when its extra is not installed."""
+    return ImportError(f'{feature} needs the {extra!r} extra: pip install "motia-django[{extra}]"')
+
+
+def require_extra(extra: str, feature: str) -> None:
+    """Raise ``missing_extra(feature, extra)`` unless the extra's module can be imported (now, so a test can
+    hide it with ``sys.modules[name] = None``)."""
+    try:
+        importlib.import_module(EXTRAS[extra])
+    except ImportError as exc:
+        raise missing_extra(feature, extra) from exc
 
 
 # --- asgiref (checked against 3.13) ---------------------------------------------------------------------------

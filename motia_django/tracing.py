@@ -1,7 +1,7 @@
 """Optional OpenTelemetry spans for steps and stream writes, so a flow shows up in the project's traces.
 
-Nothing here needs OpenTelemetry: without ``opentelemetry-api``, or while the project has set no tracer
-provider (the API's default proxy), every helper is a plain call-through. With a provider set (the SDK, or any
+Nothing here needs OpenTelemetry: without ``opentelemetry-api`` (the ``otel`` extra), or while the project has set
+no tracer provider (the API's default proxy), every helper is a plain call-through. With a provider set (the SDK, or any
 other), each step run is a span ``motia.step <name>`` and each stream write a span ``motia.stream.<op>
 <stream>``, children of whatever span is current (a request's, from the project's own instrumentation). Both
 carry the Motia trace id as ``motia.trace_id``, so a trace can be found from the ``x-trace-id`` header or a log
@@ -18,10 +18,7 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-try:
-    from opentelemetry import trace as otel
-except ImportError:  # tracing is optional
-    otel = None  # type: ignore[assignment]
+from motia_django.compat import otel_trace as otel  # None without the 'otel' extra (opentelemetry-api)
 
 __all__ = ["current_trace_id", "new_trace_id", "step_span", "traced_write", "tracer"]
 

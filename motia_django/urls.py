@@ -5,15 +5,12 @@ the root), plus the OpenAPI document at ``openapi.json`` and a Swagger UI at ``o
 
 from __future__ import annotations
 
-from django.urls import path
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
-
+from motia_django.steps.openapi import openapi_urlpatterns
 from motia_django.steps.routes import build_urlpatterns
 
 __all__ = ["urlpatterns"]
 
 urlpatterns = [
     *build_urlpatterns(),
-    path("openapi.json", SpectacularJSONAPIView.as_view(), name="motia-openapi"),
-    path("openapi/", SpectacularSwaggerView.as_view(url_name="motia-openapi"), name="motia-openapi-ui"),
+    *openapi_urlpatterns(),  # without the 'openapi' extra (drf-spectacular), both answer 501 naming it
 ]

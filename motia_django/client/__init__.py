@@ -27,13 +27,18 @@ What is not retried, because retrying would not help: a refused handshake (HTTP 
 
     reply = connect("ws://127.0.0.1:3000").item("openai", trace_id, "message").get()
 
-This module needs no Django settings: it imports only motia_django's leaf layer.
+This module needs no Django settings: it imports only motia_django's leaf layer. It needs websockets, the
+``client`` extra: without it, importing it raises an ImportError that names the extra.
 """
 
-from motia_django.client.connection import StreamClient
-from motia_django.client.frames import EphemeralEvent, Notification, NotificationType
-from motia_django.client.subscriptions import GroupSubscription, ItemSubscription, Subscription
-from motia_django.client.sync import SyncStreamClient, SyncSubscription, connect
+from motia_django.compat import require_extra
+
+require_extra("client", "motia_django.client")
+
+from motia_django.client.connection import StreamClient  # noqa: E402 - after the check of its extra
+from motia_django.client.frames import EphemeralEvent, Notification, NotificationType  # noqa: E402
+from motia_django.client.subscriptions import GroupSubscription, ItemSubscription, Subscription  # noqa: E402
+from motia_django.client.sync import SyncStreamClient, SyncSubscription, connect  # noqa: E402
 
 __all__ = [
     "EphemeralEvent",

@@ -11,6 +11,10 @@ the step runners can record without importing anything above them. The endpoint 
 
 With ``PROMETHEUS_MULTIPROC_DIR`` set before the process starts, prometheus-client keeps every value in files of
 that directory and the endpoint adds up all processes (docs/metrics.md, "Several processes").
+
+prometheus-client is the ``metrics`` extra. Without it the metric objects below record nothing (``ENABLED`` is
+False), the endpoint's modules raise an ImportError naming the extra, and mounting ``motia_django.metrics.urls``
+is a system check warning (``motia_django.W023``).
 """
 
 from __future__ import annotations
@@ -22,14 +26,33 @@ import threading
 import time
 from bisect import bisect_left
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import Counter, Gauge, Histogram
-from prometheus_client import values as client_values
+from motia_django.compat import histogram_values, prometheus_client
 
-from motia_django.compat import histogram_values
+if TYPE_CHECKING or prometheus_client is not None:
+    from prometheus_client import Counter, Gauge, Histogram
+else:
+
+    class _Unrecorded:
+        """A metric without prometheus-client: takes every call a metric takes, and records nothing."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def labels(self, *args: Any, **kwargs: Any) -> _Unrecorded:
+            return self
+
+        def inc(self, amount: float = 1) -> None:
+            pass
+
+        dec = set = observe = inc
+
+    Counter = Gauge = Histogram = _Unrecorded
 
 __all__ = [
     "DELAY_BUCKETS",
+    "ENABLED",
     "MULTIPROCESS",
     "STEP_BUCKETS",
     "broadcast_delay",
@@ -75,8 +98,10 @@ broadcast_delay = Histogram(
 step_duration = Histogram("motia_step_duration_seconds", "Seconds a step's handler ran (its writes committed).",
                           ["step", "kind"], buckets=STEP_BUCKETS)
 
+#: False without prometheus-client (the ``metrics`` extra): nothing is recorded.
+ENABLED = prometheus_client is not None
 #: True when prometheus-client keeps values in ``PROMETHEUS_MULTIPROC_DIR`` (decided when it was imported).
-MULTIPROCESS = client_values.ValueClass is not client_values.MutexValue
+MULTIPROCESS = ENABLED and prometheus_client.values.ValueClass is not prometheus_client.values.MutexValue
 
 
 def multiprocess_dir() -> str | None:
@@ -148,6 +173,10 @@ def flush() -> None:
 
 def _flush(tally: _Tally) -> None:
     tally.loop = None
+    if not ENABLED:
+        tally.frames, tally.delay_sum, tally.timed = 0, 0.0, 0
+        tally.delays = [0] * len(tally.delays)
+        return
     if tally.frames:
         frames, tally.frames = tally.frames, 0
         frames_sent.inc(frames)

@@ -15,11 +15,16 @@ import re
 from collections.abc import Iterable, Iterator
 
 from django.db.models import Count
-from prometheus_client import REGISTRY, CollectorRegistry, Metric
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from motia_django.compat import missing_extra
 from motia_django.metrics import multiprocess_dir
+
+try:
+    from prometheus_client import REGISTRY, CollectorRegistry, Metric
+    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+except ImportError as exc:
+    raise missing_extra("motia_django.metrics.collectors", "metrics") from exc
 from motia_django.models import Event
 
 __all__ = ["EVENT_STATUSES", "EventCollector", "prune_dead_processes", "scrape_registry"]

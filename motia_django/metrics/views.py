@@ -13,9 +13,14 @@ import hmac
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
-from prometheus_client.exposition import choose_encoder
 
+from motia_django.compat import missing_extra
 from motia_django.conf import motia_settings
+
+try:
+    from prometheus_client.exposition import choose_encoder
+except ImportError as exc:
+    raise missing_extra("motia_django.metrics.views", "metrics") from exc
 from motia_django.metrics.collectors import scrape_registry
 
 __all__ = ["denied", "metrics_view"]

@@ -22,6 +22,7 @@ from typing import Any
 
 from django.utils.module_loading import import_string
 
+from motia_django import compat
 from motia_django.exceptions import DefinitionError, SchemaDefinitionError
 from motia_django.steps.cron import check_expression
 from motia_django.steps.triggers import StreamTrigger, parse_triggers
@@ -258,6 +259,10 @@ def _event(step: Step, config: dict[str, Any]) -> None:
 
 def _cron(step: Step, config: dict[str, Any]) -> None:
     step.timeout = _timeout(config, step.name)
+    if compat.croniter is None:
+        raise DefinitionError(
+            "motia_django.E120", f"step {step.name!r}: {compat.missing_extra('a cron step', 'cron')}",
+            'Install it (pip install "motia-django[cron]": croniter reads the expressions), or remove the step.')
     try:
         step.cron = check_expression(config.get("cron"))
     except ValueError as exc:

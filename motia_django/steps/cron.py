@@ -5,6 +5,7 @@ day of month, month, day of week), or six with seconds in front (``*/10 * * * * 
 ``@daily``, ...). They are read in the project's ``TIME_ZONE`` (node-cron uses the server's local time) with
 ``croniter``, a maintained parser that handles daylight saving time. A bad expression is a system check error
 naming the file (``motia_django.E112``), raised here as ``ValueError`` and turned into that by the step registry.
+croniter is the ``cron`` extra: without it, a cron step is the system check error ``motia_django.E120``.
 
 Every runner (``manage.py motia_worker``, the embedded server's) calls ``enqueue_due_ticks()`` in its loop and
 sleeps no longer than until the next tick. One ``CronSchedule`` row per cron step holds its next tick. A runner
@@ -24,12 +25,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from croniter import CroniterError, croniter
 from django.db import close_old_connections, router, transaction
 from django.utils import timezone
 
+from motia_django.compat import croniter as croniter_module
 from motia_django.models import CronSchedule, Event
 from motia_django.steps.event_queue import announce
 from motia_django.tracing import new_trace_id
@@ -38,6 +39,11 @@ __all__ = [
     "CRON_TOPIC", "MACROS", "MAX_COUNTED_TICKS", "CronStep", "check_expression", "count_ticks", "enqueue_due_ticks",
     "enqueue_run", "next_tick", "seconds_until",
 ]
+
+if TYPE_CHECKING or croniter_module is not None:
+    from croniter import CroniterError, croniter
+else:  # no cron step is registered without the 'cron' extra (E120), so nothing below runs
+    CroniterError = ValueError
 
 log = logging.getLogger("motia_django.cron")
 

@@ -3,6 +3,10 @@
 ``bodySchema`` becomes the request body, ``responseSchema`` the responses by status, ``queryParams`` the query
 parameters, ``flows`` the tags, the step name the operation id. Pydantic's ``$defs`` references are inlined,
 since the document's components are not where they point.
+
+drf-spectacular is the ``openapi`` extra. Without it the API steps are served all the same (``StepAutoSchema``
+is then a plain DRF inspector that nothing asks), and ``openapi.json`` and ``openapi/`` answer 501 naming the
+extra (``openapi_urlpatterns``).
 """
 
 from __future__ import annotations
@@ -11,13 +15,21 @@ import copy
 import re
 from typing import TYPE_CHECKING, Any
 
-from drf_spectacular.openapi import AutoSchema
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+
+from motia_django.compat import drf_spectacular, missing_extra
+
+if TYPE_CHECKING or drf_spectacular is not None:
+    from drf_spectacular.openapi import AutoSchema
+else:
+    from rest_framework.schemas.inspectors import ViewInspector as AutoSchema
 
 if TYPE_CHECKING:
     from motia_django.steps.config import Step
     from motia_django.stream.schema import Schema
 
-__all__ = ["StepAutoSchema", "openapi_schema"]
+__all__ = ["StepAutoSchema", "openapi_schema", "openapi_urlpatterns"]
 
 
 def _inline(node: Any, defs: dict[str, Any], depth: int = 0) -> Any:
@@ -86,3 +98,21 @@ class StepAutoSchema(AutoSchema):
             str(code): {"description": "", "content": {"application/json": {"schema": openapi_schema(schema)}}}
             for code, schema in sorted(step.response_schema.items())
         }
+
+
+def without_spectacular(request: HttpRequest) -> HttpResponse:
+    """The OpenAPI paths when drf-spectacular is not installed: 501, and what to install."""
+    message = f"{missing_extra('The OpenAPI document of the API steps', 'openapi')}\n"
+    return HttpResponse(message, status=501, content_type="text/plain; charset=utf-8")
+
+
+def openapi_urlpatterns() -> list[URLPattern]:
+    """``openapi.json`` (the document) and ``openapi/`` (Swagger UI, which needs ``"drf_spectacular"`` in
+    ``INSTALLED_APPS``) for ``motia_django.urls``."""
+    if drf_spectacular is None:
+        return [path("openapi.json", without_spectacular, name="motia-openapi"),
+                path("openapi/", without_spectacular, name="motia-openapi-ui")]
+    from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+    return [path("openapi.json", SpectacularJSONAPIView.as_view(), name="motia-openapi"),
+            path("openapi/", SpectacularSwaggerView.as_view(url_name="motia-openapi"), name="motia-openapi-ui")]

@@ -22,19 +22,21 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from channels.layers import get_channel_layer
 from django.core.management import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from motia_django.client import Notification, StreamClient
 from motia_django.conf import motia_settings
 from motia_django.exceptions import StreamClientError, StreamNotFound, StreamValidationError
 from motia_django.layers import is_local_layer
 from motia_django.stream.api import Stream
 from motia_django.stream.registry import registry
 from motia_django.typescript import declarations
+
+if TYPE_CHECKING:
+    from motia_django.client import Notification, StreamClient
 
 DEFAULT_URL = "ws://127.0.0.1:3000"
 
@@ -245,6 +247,10 @@ class Command(BaseCommand):
         count = options["count"]
         if count is not None and count < 1:
             raise CommandError("--count must be at least 1.")
+        try:  # the Python stream client: the 'client' extra
+            import motia_django.client  # noqa: F401
+        except ImportError as exc:
+            raise CommandError(f"tail: {exc}") from None
         try:
             asyncio.run(self._tail(options["url"], options["token"], options["stream"], options["group"],
                                    options["id"], count))
@@ -255,6 +261,8 @@ class Command(BaseCommand):
 
     async def _tail(self, url: str, token: str | None, stream: str, group: str, id: str | None,
                     count: int | None) -> None:
+        from motia_django.client import StreamClient
+
         def reconnected(client: StreamClient) -> None:
             self.stderr.write(f"Reconnected to {client.url}; the next line is a fresh sync.",
                               style_func=self.style.NOTICE)
