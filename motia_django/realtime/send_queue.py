@@ -94,6 +94,12 @@ class SendQueue:
         if item is not None and self.latest:
             queued = self.latest.pop(item, None)
             if queued is not None and update:  # the newer state supersedes the queued one
+                grown = self.bytes + size - queued.size
+                if self.max_bytes is not None and size > queued.size and grown > self.max_bytes:  # past the bound
+                    self.latest[item] = queued
+                    if self.on_full is not None:
+                        self.on_full()
+                    return False
                 self.bytes += size - queued.size
                 queued.text, queued.size, queued.committed = text, size, committed
                 self.latest[item] = queued
@@ -131,6 +137,10 @@ class SendQueue:
         ids = {id(entry) for entry in stale}
         self.frames = deque(entry for entry in self.frames if id(entry) not in ids) or _EMPTY
         self.bytes -= sum(entry.size for entry in stale)
+        if self.latest:  # a dropped frame can no longer be replaced
+            for entry in stale:
+                if entry.key is not None and self.latest.get(entry.key) is entry:
+                    del self.latest[entry.key]
 
     def __len__(self) -> int:
         return len(self.frames)
