@@ -185,7 +185,7 @@ def _pages(stream: str, group_id: str, items: list[dict[str, Any]], timestamp: i
     whole = _frame(stream, group_id, None, {"type": "sync", "data": items}, timestamp)
     if whole[1] <= page_bytes:
         return [whole]
-    first, size = 0, 200  # the frame's envelope
+    first, size = 0, _frame(stream, group_id, None, {"type": "sync", "data": []}, timestamp)[1]  # the envelope
     while first < len(items):
         size += encoded_size(encode_frame(items[first])) + 1
         if first and size > page_bytes:
@@ -212,7 +212,7 @@ def snapshot(stream: Stream, sub: Subscription, *, max_bytes: int, page_bytes: i
         rows = stream.backend.newest(stream.name, sub.group_id, stream.sync_limit, max_bytes)
         timestamp = max([now_ms(), *(stored.timestamp for _, stored in rows)])
         items = [stream.item(id, stored.data) for id, stored in rows]
-        frames = _pages(stream.name, sub.group_id, items, timestamp, page_bytes)
+        frames = _pages(stream.name, sub.group_id, items, timestamp, min(page_bytes, MAX_OUTGOING_FRAME))
     else:
         stored = stream.backend.get(stream.name, sub.group_id, sub.item_id)
         if stored is None:
