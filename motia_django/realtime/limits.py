@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 __all__ = ["CLOSE_TOO_MANY_CONNECTIONS", "ConnectionCounter", "TokenBucket", "connections"]
 
@@ -19,17 +19,19 @@ CLOSE_TOO_MANY_CONNECTIONS = 4029
 
 
 class TokenBucket:
-    """``rate`` tokens a second, at most ``burst`` saved: ``take()`` is False when none is left."""
+    """``rate`` tokens a second, at most ``burst`` saved: ``take()`` is False when none is left. ``clock``: seconds,
+    monotonic (tests pass a fake one)."""
 
-    __slots__ = ("burst", "last", "rate", "tokens")
+    __slots__ = ("burst", "clock", "last", "rate", "tokens")
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] | None = None) -> None:
         self.rate, self.burst = float(rate), float(burst)
         self.tokens = self.burst
-        self.last = time.monotonic()
+        self.clock = clock or time.monotonic
+        self.last = self.clock()
 
     def take(self) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
         self.last = now
         if self.tokens < 1:
