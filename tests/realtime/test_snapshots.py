@@ -73,7 +73,7 @@ async def test_a_failed_read_fails_every_join_that_shared_it(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_cancelled_join_does_not_cancel_the_read_others_wait_for(gated):
-    calls, gate = gated
+    _calls, gate = gated
     reads = SnapshotReads()
     first = asyncio.ensure_future(reads.read(streams.chatMessage, sub()))
     second = asyncio.ensure_future(reads.read(streams.chatMessage, sub()))
