@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 from motia_django.exceptions import FrameError
 from motia_django.realtime.protocol import (
     MAX_OUTGOING_FRAME,
+    SnapshotHandoff,
     Subscription,
     Sync,
     _pages,
@@ -218,3 +221,58 @@ async def test_a_client_gets_a_paged_sync_and_sync_too_large_makes_no_subscripti
         await streams["big"].aset("huge", "h2", {"pad": "small"})  # no subscription was made
         await client.fence("big", "paged")
         await client.close()
+
+
+# --- what waits behind a snapshot being read: bounded as the send queue is -----------------------------------------
+
+
+async def test_changes_held_behind_a_snapshot_are_bounded_and_follow_the_syncs():
+    out: list[str] = []
+    handoff = SnapshotHandoff(lambda text, *rest: out.append(text), limit=3, max_bytes=100)
+    assert handoff.hold(("now", None, False, None, 3)) is None  # no read: sent at once
+    async with handoff.reading() as sends:
+        assert handoff.hold(("c1", None, False, None, 40)) is True
+        assert handoff.hold(("c2", None, False, None, 70)) is False  # 110 > 100 bytes: the client is cut off
+        assert handoff.hold(("c3", None, False, None, 30)) is True
+        assert handoff.hold(("c4", None, False, None, 30)) is True
+        assert handoff.hold(("c5", None, False, None, 1)) is False  # 3 frames already wait
+        assert handoff.held_bytes == 100
+        sends.append(lambda: out.append("sync"))
+    assert out == ["sync", "c1", "c3", "c4"]  # the sync first, then what waited, in order
+    assert handoff.held is None and handoff.held_bytes == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fresh_layers")
+async def test_a_socket_whose_held_changes_pass_the_bound_is_cut_off_with_4013(monkeypatch):
+    from motia_django.realtime import snapshots as snapshots_module
+    from motia_django.realtime.consumer import CLOSE_SLOW_CLIENT, StreamConsumer
+
+    started, gate = threading.Event(), threading.Event()
+    real = snapshots_module.snapshot
+    sockets: list[StreamConsumer] = []
+
+    def slow(stream, sub, **limits):
+        started.set()
+        gate.wait(5)
+        return real(stream, sub, **limits)
+
+    async def connect(self):
+        sockets.append(self)
+        await real_connect(self)
+
+    real_connect = StreamConsumer.connect
+    monkeypatch.setattr(StreamConsumer, "connect", connect)
+    monkeypatch.setattr(snapshots_module, "snapshot", slow)
+    with override_settings(MOTIA={"SEND_QUEUE_BYTES": 8192, "SYNC_MAX_BYTES": 4096}):
+        client = await Client().connect()
+        await client.join("chatMessage", "room")
+        while not started.is_set():
+            await asyncio.sleep(0.005)
+        (socket,) = sockets
+        for i in range(12):  # 12 KiB of changes for the socket while its sync is read
+            socket.push(json.dumps({"streamName": "chatMessage", "groupId": "room", "i": i, "pad": PAD}))
+        assert socket.closing  # past SEND_QUEUE_BYTES behind the snapshot: cut off
+        gate.set()
+        output = await client.receive_output(timeout=5)
+        assert output == {"type": "websocket.close", "code": CLOSE_SLOW_CLIENT}  # nothing else went out
