@@ -196,6 +196,23 @@ def _pages(stream: str, group_id: str, items: list[dict[str, Any]], timestamp: i
     return frames
 
 
+def _within(stream: str, group_id: str, items: list[dict[str, Any]], timestamp: int, page_bytes: int,
+            max_bytes: int) -> list[tuple[str, int]]:
+    """The pages of the newest ``items`` whose frames, envelopes and all, take at most ``max_bytes`` on the wire:
+    the storage's budget counts the items' data only, and a sync must fit a send queue of ``SYNC_MAX_BYTES``."""
+    frames = _pages(stream, group_id, items, timestamp, page_bytes)
+    total = sum(size for _, size in frames)
+    while total > max_bytes and items:
+        excess, drop = total - max_bytes, 0
+        while drop < len(items) and excess > 0:  # the oldest items first
+            excess -= encoded_size(encode_frame(items[drop]))
+            drop += 1
+        items = items[drop:]
+        frames = _pages(stream, group_id, items, timestamp, page_bytes)
+        total = sum(size for _, size in frames)
+    return frames
+
+
 def snapshot(stream: Stream, sub: Subscription, *, max_bytes: int, page_bytes: int) -> Sync:
     """The ``sync`` for ``sub``, read after the subscription is registered (docs/protocol.md, "Joining"), and the
     group's sequence number read before it.
@@ -203,7 +220,7 @@ def snapshot(stream: Stream, sub: Subscription, *, max_bytes: int, page_bytes: i
     An item sync carries the item's timestamp. A group sync carries the newest item's timestamp or now,
     whichever is greater: the client drops a group sync older than the last update/delete it saw, so after a
     reconnect a group whose newest item was deleted must still resync. A group sync holds the group's newest
-    items, at most the stream's ``sync_limit`` of them and ``max_bytes`` of their data, in frames of at most
+    items, at most the stream's ``sync_limit`` of them and ``max_bytes`` on the wire, in frames of at most
     ``page_bytes``. ``FrameError("SYNC_TOO_LARGE")`` for an item too large for any frame (one written past
     ``MAX_ITEM_BYTES``, around the stream API).
     """
@@ -212,7 +229,7 @@ def snapshot(stream: Stream, sub: Subscription, *, max_bytes: int, page_bytes: i
         rows = stream.backend.newest(stream.name, sub.group_id, stream.sync_limit, max_bytes)
         timestamp = max([now_ms(), *(stored.timestamp for _, stored in rows)])
         items = [stream.item(id, stored.data) for id, stored in rows]
-        frames = _pages(stream.name, sub.group_id, items, timestamp, min(page_bytes, MAX_OUTGOING_FRAME))
+        frames = _within(stream.name, sub.group_id, items, timestamp, min(page_bytes, MAX_OUTGOING_FRAME), max_bytes)
     else:
         stored = stream.backend.get(stream.name, sub.group_id, sub.item_id)
         if stored is None:

@@ -276,3 +276,52 @@ async def test_a_socket_whose_held_changes_pass_the_bound_is_cut_off_with_4013(m
         gate.set()
         output = await client.receive_output(timeout=5)
         assert output == {"type": "websocket.close", "code": CLOSE_SLOW_CLIENT}  # nothing else went out
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("item_id", ["m{:03d}", "é{:03d}" + "é" * 200])  # ASCII ids; long ids of 2-byte characters
+def test_a_sync_on_the_wire_is_at_most_sync_max_bytes_whatever_its_names(item_id):
+    group = "g" * 255
+    with override_settings(STREAMS=BIG):
+        for i in range(60):
+            streams["big"].set(group, item_id.format(i), {"pad": PAD})
+        sync = snapshot(streams["big"], Subscription("s", "big", group), max_bytes=32 * 1024, page_bytes=4096)
+        items = _whole(_decoded(sync))
+        assert sum(size for _text, size in sync.frames) <= 32 * 1024  # pages, envelopes and all
+        assert [item["id"] for item in items] == [item_id.format(i) for i in range(60 - len(items), 60)]
+        assert len(items) > 10  # still the newest that fit
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fresh_layers")
+async def test_a_large_sync_fits_a_send_queue_of_sync_max_bytes(monkeypatch):
+    """SEND_QUEUE_BYTES may equal SYNC_MAX_BYTES (check E021): a client joining a large group while its transport is
+    slow must not be cut off by its own sync."""
+    from motia_django.realtime.consumer import StreamConsumer
+    from motia_django.realtime.send_queue import SendQueue
+
+    real_push = SendQueue.push
+
+    def paused_push(self, *args, **kwargs):  # the transport is busy: every frame waits in the queue
+        if self.writable is None:
+            self.writable = asyncio.Event()
+            asyncio.get_running_loop().call_later(0.2, self.writable.set)
+        return real_push(self, *args, **kwargs)
+
+    monkeypatch.setattr(SendQueue, "push", paused_push)
+    cut: list[int] = []
+    monkeypatch.setattr(StreamConsumer, "_too_slow", lambda self: cut.append(1))
+    with override_settings(STREAMS=BIG, MOTIA={"SEND_QUEUE_BYTES": 32 * 1024, "SYNC_MAX_BYTES": 32 * 1024,
+                                               "SYNC_PAGE_BYTES": 4096}):
+        group = "g" * 255
+        for i in range(60):
+            await streams["big"].aset(group, f"m{i:03d}", {"pad": PAD})
+        client = await Client().connect()
+        await client.join("big", group)
+        await client.join("fence", "end", sub="fence")
+        frames = [await client.next()]
+        while frames[-1]["groupId"] != "end":
+            frames.append(await client.next())
+        assert not cut  # the whole sync went into the queue
+        assert frames[0]["event"]["type"] == "sync" and len(_whole(frames[:-1])) > 10
+        await client.close()
