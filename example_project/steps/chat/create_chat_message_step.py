@@ -1,4 +1,5 @@
-# Motia's Python example of an API step (pure JSON Schema form), exactly as written.
+# Motia's Python example of an API step (pure JSON Schema form), as written there plus a "flows" entry
+# so the workbench draws it in the chat flow.
 import uuid
 from datetime import datetime
 
@@ -7,6 +8,7 @@ config = {
     "name": "CreateChatMessage",
     "method": "POST",
     "path": "/chat-messages",
+    "flows": ["chat"],
     "bodySchema": {
         "type": "object",
         "properties": {
