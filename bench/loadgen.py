@@ -493,8 +493,8 @@ async def connect_all(args: argparse.Namespace) -> Json:
             "all_synced_ms": took * 1000, "per_join_ms": took * 1000 / max(1, args.subscribers)}
 
 
-SCENARIOS = {"connect": connect_all, "latency": latency, "throughput": throughput, "fanout": fanout, "tokens": tokens, "memory": memory,
-             "sustained": sustained}
+SCENARIOS = {"connect": connect_all, "latency": latency, "throughput": throughput, "fanout": fanout, "tokens": tokens,
+             "memory": memory, "sustained": sustained}
 
 
 def main(argv: list[str] | None = None) -> None:

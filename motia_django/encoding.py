@@ -114,13 +114,17 @@ def decode(text: str | bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
     ``max_depth`` deep (None: orjson's own bound, 1024). Raises ``ValueError`` (``orjson.JSONDecodeError``) saying
     why."""
     value = orjson.loads(text)
-    if (b"\\u0000" if isinstance(text, bytes) else "\\u0000") in text and _holds_nul(value):
+    if _has_nul_escape(text) and _holds_nul(value):
         raise ValueError("a string holds NUL (\\u0000), which PostgreSQL cannot store")
     if max_depth is not None and isinstance(value, dict | list) and _brackets(text) > max_depth:
         depth = _depth(value)
         if depth > max_depth:
             raise ValueError(f"JSON nested {depth} deep; at most {max_depth} is accepted")
     return value
+
+
+def _has_nul_escape(text: str | bytes) -> bool:
+    return b"\\u0000" in text if isinstance(text, bytes) else "\\u0000" in text
 
 
 def _holds_nul(value: Any) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, markcoroutinefunction
@@ -67,7 +67,7 @@ class GuardedRequests(ASGIHandler):
     when a ``charset`` in ``Content-Type`` makes it parse the query string), which Django leaves to a 500.
     ``motia_django.asgi.Router`` serves the project's own views on it too."""
 
-    def create_request(self, scope: dict[str, Any], body_file: Any) -> tuple[Any, Any]:
+    def create_request(self, scope: Mapping[str, Any], body_file: Any) -> tuple[Any, Any]:
         try:
             return super().create_request(scope, body_file)
         except SuspiciousOperation as exc:
