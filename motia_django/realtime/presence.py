@@ -16,9 +16,7 @@ while a lease still needs it, so presence heals within ``ttl / 3``.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import operator
 import uuid
 import weakref
 from collections.abc import Iterator
@@ -27,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from motia_django.bridge import sync_caller_above, to_thread
@@ -171,30 +169,39 @@ def _chunks(items: list[Any]) -> Iterator[list[Any]]:
 
 
 def _delete_leases(departures: list[Departure]) -> None:
-    for chunk in _chunks(departures):
-        match = functools.reduce(operator.or_, (Q(stream=d.stream.name, group_id=d.group_id, member_id=d.member,
-                                                  connection_id=d.connection_id) for d in chunk))
-        PresenceLease.objects.filter(match).delete()
+    """One ``DELETE`` per group (and chunk): a connection is one member, so its id picks its leases there."""
+    by_group: dict[tuple[str, str], list[str]] = {}
+    for d in departures:
+        by_group.setdefault((d.stream.name, d.group_id), []).append(d.connection_id)
+    for (name, group_id), connection_ids in by_group.items():
+        for chunk in _chunks(connection_ids):
+            PresenceLease.objects.filter(stream=name, group_id=group_id, connection_id__in=chunk).delete()
 
 
 def _held(keys: dict[tuple[str, str, str], Stream]) -> set[tuple[str, str, str]]:
     """Which of ``keys`` a lease still holds."""
-    held: set[tuple[str, str, str]] = set()
-    for chunk in _chunks(list(keys)):
-        match = functools.reduce(operator.or_, (Q(stream=s, group_id=g, member_id=m) for s, g, m in chunk))
-        held |= set(PresenceLease.objects.filter(match).values_list("stream", "group_id", "member_id"))
-    return held
+    return _among(keys, PresenceLease.objects.all(), "member_id")
 
 
 def _with_items(keys: dict[tuple[str, str, str], Stream]) -> set[tuple[str, str, str]]:
     """Which of ``keys`` have their member's item: one query on the default storage, else one get each."""
-    default = [k for k, stream in keys.items() if stream.backend.kind == "default"]
+    default = {k: stream for k, stream in keys.items() if stream.backend.kind == "default"}
+    return _among(default, StreamItem.objects.all(), "item_id") | {
+        k for k, stream in keys.items() if k not in default and stream.get(k[1], k[2]) is not None}
+
+
+def _among(keys: dict[tuple[str, str, str], Stream], rows: Any, member: str) -> set[tuple[str, str, str]]:
+    """Which of ``keys`` (stream, group, member) have a row: per stream and group, ``IN`` lists of members (an
+    index range each), not one condition per key."""
+    by_group: dict[tuple[str, str], list[str]] = {}
+    for name, group_id, member_id in keys:
+        by_group.setdefault((name, group_id), []).append(member_id)
     found: set[tuple[str, str, str]] = set()
-    for chunk in _chunks(default):
-        match = functools.reduce(operator.or_, (Q(stream=s, group_id=g, item_id=m) for s, g, m in chunk))
-        found |= set(StreamItem.objects.filter(match).values_list("stream", "group_id", "item_id"))
-    return found | {k for k, stream in keys.items()
-                    if stream.backend.kind != "default" and stream.get(k[1], k[2]) is not None}
+    for (name, group_id), members in by_group.items():
+        for chunk in _chunks(members):
+            found |= set(rows.filter(stream=name, group_id=group_id, **{f"{member}__in": chunk})
+                         .values_list("stream", "group_id", member))
+    return found
 
 
 class Batcher:
