@@ -88,15 +88,19 @@ class Writer:
     def _run(self, batch: list[Write]) -> list[tuple[bool, Any]]:
         """In the database thread: all of ``batch`` in one transaction; if that transaction did not commit, each
         on its own. A batch that committed is never run again, whatever raises after its commit: its writes
-        would be applied twice (an ``increment`` counted twice)."""
+        would be applied twice (an ``increment`` counted twice). Its on-commit hooks all run, each failing
+        alone, so every write's broadcast is sent."""
         if len(batch) == 1:  # one write needs no transaction of its own: its statement is atomic
             return [(True, batch[0]())]
         committed: list[bool] = []
         results: list[Any] = []
         try:
             with transaction.atomic(using=self.alias):
+                connection = transaction.get_connection(self.alias)
+                first = len(connection.run_on_commit)
                 transaction.on_commit(lambda: committed.append(True), using=self.alias)  # the first hook to run
                 results = [write() for write in batch]
+                _robust_hooks(connection, first)
         except Exception:
             if committed:  # a later on-commit hook raised: the writes are in
                 logger.exception("An on-commit hook of a write batch raised; the batch is committed")
@@ -104,12 +108,17 @@ class Writer:
         else:
             return [(True, result) for result in results]
         outcomes: list[tuple[bool, Any]] = []
-        for write in batch:
+        for write in batch:  # one outcome each, also when a hook of a write that committed fails
             try:
                 with transaction.atomic(using=self.alias):
-                    outcomes.append((True, write()))
+                    connection = transaction.get_connection(self.alias)
+                    first = len(connection.run_on_commit)
+                    result = write()
+                    _robust_hooks(connection, first)
             except Exception as exc:
                 outcomes.append((False, exc))
+            else:
+                outcomes.append((True, result))
         return outcomes
 
     def _finish(self, batch: list[Write], done: asyncio.Future[list[tuple[bool, Any]]]) -> None:
@@ -127,6 +136,14 @@ class Writer:
                 write.future.set_exception(value)
         if self.queue:
             self._start()
+
+
+def _robust_hooks(connection: Any, first: int) -> None:
+    """Make the on-commit hooks registered since index ``first`` robust (a failure is logged, the next hook runs).
+    Django stops at the first hook that raises and drops the rest: one write's failing hook (a project's receiver
+    of a model-backed stream, say) would drop the other writes' broadcasts, though they all committed."""
+    hooks = connection.run_on_commit
+    hooks[first:] = [(savepoints, hook, True) for savepoints, hook, *_ in hooks[first:]]
 
 
 #: Each event loop's write queues, by database: a queue's futures belong to the loop that made them, and the
