@@ -1,5 +1,6 @@
-"""The public API's types: the README's sync and async step examples and its client example pass ``mypy --strict``
-as a user's project would check them, and a wrong use (awaiting a sync call, not awaiting an async one) fails."""
+"""The public API's types: the typed examples of the README and the docs (``<!-- typed -->`` blocks: the sync and
+async step examples and the client example) pass ``mypy --strict`` as a user's project would check them, and a
+wrong use (awaiting a sync call, not awaiting an async one) fails."""
 
 from __future__ import annotations
 
@@ -8,19 +9,23 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.docs import ROOT, all_blocks
 
 
-def readme_examples() -> dict[str, str]:
-    """The README's typed examples: step modules (a first line ``# steps/...``) and the client example."""
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+def typed_examples() -> dict[str, str]:
+    """The ``<!-- typed -->`` blocks by file name: step modules (a first line ``# steps/...``) by their page and path,
+    the client example, others by page and line."""
     found = {}
-    for block in blocks:
-        first = block.splitlines()[0]
+    for block in all_blocks("python"):
+        if "typed" not in block.markers:
+            continue
+        first = block.first_line
         if first.startswith("# steps/"):
-            found[first.split()[1].replace("/", "_")] = block
-        elif "from motia_django.client import StreamClient" in block and "asyncio.run" in block:
-            found["client_example.py"] = block
+            found[f"{block.page.stem.lower()}_{first.split()[1].replace('/', '_')}"] = block.code
+        elif "from motia_django.client import StreamClient" in block.code and "asyncio.run" in block.code:
+            found["client_example.py"] = block.code
+        else:
+            found[re.sub(r"\W", "_", block.where) + ".py"] = block.code
     return found
 
 
@@ -29,15 +34,15 @@ def mypy_strict(folder: Path) -> subprocess.CompletedProcess[str]:
                            str(folder)], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
-def test_the_readme_has_sync_and_async_steps_and_a_client_example():
-    examples = readme_examples()
+def test_the_docs_have_typed_sync_and_async_steps_and_a_client_example():
+    examples = typed_examples()
     assert any("async def handler" in code and "AsyncFlowContext" in code for code in examples.values())
     assert any("\ndef handler" in code and "FlowContext" in code for code in examples.values())
     assert "client_example.py" in examples
 
 
-def test_readme_examples_pass_mypy_strict(tmp_path):
-    for name, code in readme_examples().items():
+def test_typed_examples_pass_mypy_strict(tmp_path):
+    for name, code in typed_examples().items():
         (tmp_path / name).write_text(code)
     result = mypy_strict(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -47,7 +47,7 @@ class Reply(BaseModel):
 CHAT = {"type": "object", "properties": {"id": {"type": "string"}, "user_id": {"type": "string"},
                                          "message": {"type": "string"}, "timestamp": {"type": "string"}},
         "required": ["id", "user_id", "message", "timestamp"]}
-#: The streams these tests see: the example's chat and OpenAI streams as they are in the README (the example
+#: The streams these tests see: the example's chat and OpenAI streams as they are in docs/streams.md (the example
 #: project's own may grow), not its steps folder.
 KNOWN = {"chatMessage": {"schema": CHAT}, "openai": {"schema": Reply}}
 CUSTOM = {
