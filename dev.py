@@ -2,7 +2,7 @@
 """The two set-up commands, for a fresh machine with only Python 3.11:
 
     python3 dev.py serve   # virtualenv, install (the example's extras), migrate, serve the example on :3000
-    python3 dev.py test    # virtualenv, install (with test extras), lint, type-check, tests on SQLite then PostgreSQL
+    python3 dev.py test    # virtualenv, install (test extras), lint, type-check, docs, tests on SQLite then PostgreSQL
 
 Extra arguments after ``test`` go to pytest (``python3 dev.py test -k consumer``). ``test --django X`` (``5.2``,
 ``6.0``) runs the same under that Django release, in a virtualenv of its own (``.venv-djangoX``), made with
@@ -11,7 +11,7 @@ on ``PATH`` or in pyenv's versions, else ``--python PATH`` (``python3 dev.py tes
 Environment:
 ``MOTIA_TEST_POSTGRES_URL`` (default ``postgres://127.0.0.1:5432/test``) for the PostgreSQL run,
 ``MOTIA_REQUIRE_SERVICES=1`` to fail instead of skip when PostgreSQL/Redis/Node/Chromium are missing,
-``MOTIA_SKIP_LINT=1`` to skip ruff and mypy.
+``MOTIA_SKIP_LINT=1`` to skip ruff, mypy and ``mkdocs build --strict`` (the docs site, built into ``site/``).
 """
 
 from __future__ import annotations
@@ -146,6 +146,9 @@ def test(args: list[str]) -> int:
     if os.environ.get("MOTIA_SKIP_LINT") != "1":
         run(bin_dir / "ruff", "check", ".")
         run(bin_dir / "mypy", "motia_django")
+        # The docs site: a broken link or anchor, or a page left out of the nav, fails (mkdocs.yml).
+        run(bin_dir / "mkdocs", "build", "--strict", "--site-dir", ROOT / "site",  # not --quiet: it hides the warnings
+            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     pytest = [str(py), "-m", "pytest", *args]
     status = run(*pytest, env=env, check=False)
     pg_url = os.environ.get("MOTIA_TEST_POSTGRES_URL", "postgres://127.0.0.1:5432/test")

@@ -77,6 +77,7 @@ def test_all_is_every_feature_and_the_test_extra_holds_everything():
     assert features <= set(extras["example"]) and set(extras["example"]) <= set(extras["test"])
     assert set(extras["example"]) <= set(extras["bench"])
     assert {"build", "twine"} <= _names(extras["test"])
+    assert _names(extras["docs"]) == {"mkdocs", "mkdocs-material"} and set(extras["docs"]) <= set(extras["test"])
 
 
 @pytest.mark.parametrize("extra", FEATURES)
