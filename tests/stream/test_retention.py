@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -56,3 +57,62 @@ def test_bad_retention_options_are_check_errors():
     with override_settings(STREAMS={"elsewhere": custom}):
         [error] = registry.errors
         assert error.id == "motia_django.E019" and "default storage only" in error.msg
+
+
+# --- retention never deletes what was rewritten after it looked (issue #18) -------------------------------------
+
+
+@pytest.mark.parametrize("rewrite", ["set", "update"])
+def test_an_item_rewritten_between_the_select_and_the_delete_stays(changes, monkeypatch, rewrite):
+    with override_settings(STREAMS=KEPT):
+        streams.shortLived.set("g", "race", {"v": 1})
+        streams.shortLived.set("g", "stale", {"v": 1})
+        StreamItem.objects.filter(stream="shortLived").update(updated_at=timezone.now() - timedelta(seconds=120))
+        selected = retention._expired
+
+        def then_rewritten(stream, cutoff, limit):
+            found = selected(stream, cutoff, limit)
+            if stream.name != "shortLived":
+                return found
+            assert ("g", "race") in found  # it was expired when retention looked ...
+            if rewrite == "set":  # ... and is written again before the delete runs
+                streams.shortLived.set("g", "race", {"v": 2})
+            else:
+                streams.shortLived.update("g", "race", [{"type": "increment", "path": "v"}])
+            return found
+
+        monkeypatch.setattr(retention, "_expired", then_rewritten)
+        assert retention.expire_items() == 1
+        assert streams.shortLived.get("g", "race") == {"id": "race", "v": 2}
+        assert streams.shortLived.get("g", "stale") is None
+        assert [(c.type, c.id) for c in changes if c.type == "delete"] == [("delete", "stale")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_retention_and_rewrites_in_threads_never_delete_a_fresh_item():
+    """PostgreSQL, real concurrency: while threads keep rewriting some expired items, retention runs; an item it
+    deleted was not written after the cutoff, every rewritten one is there at the end."""
+    from django.db import connection
+
+    from tests.support.waiting import in_threads
+
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (SQLite's in-memory test database takes one at a time)")
+    with override_settings(STREAMS=KEPT):
+        for i in range(60):
+            streams.shortLived.set("t", f"i{i}", {"v": 0})
+        StreamItem.objects.filter(stream="shortLived").update(updated_at=timezone.now() - timedelta(seconds=120))
+        fresh = [f"i{i}" for i in range(0, 60, 2)]
+        turns = itertools.count()
+
+        def work() -> None:
+            n = next(turns)
+            if n == 3:
+                retention.expire_items()
+            else:
+                for item_id in fresh[n::3]:
+                    streams.shortLived.set("t", item_id, {"v": 1})
+
+        assert in_threads(work, 4, timeout=60) == []
+        kept = {item["id"]: item["v"] for item in streams.shortLived.get_group("t")}
+        assert kept == dict.fromkeys(fresh, 1)  # every rewritten item is there, every untouched one went
