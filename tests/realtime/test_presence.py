@@ -4,10 +4,13 @@ chatPresence stream tracks chatMessage)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
+import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -128,3 +131,58 @@ def test_renew_recreates_a_lost_item_as_the_join_made_it():
         assert stream.get("r1", "bob") == {"id": "bob", "userId": "bob", "room": "r1"}
         presence.depart(stream, "r1", "bob", connection)
         assert stream.get("r1", "bob") is None
+
+
+# --- a renewal never resurrects a member who left (issue #18) ----------------------------------------------------
+
+TRACKED = {"here": {"schema": {"type": "object"}, "presence": {"tracks": "chatMessage", "ttl": 30}}}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_departure_between_the_renewals_lookup_and_its_recreate_leaves_no_orphan(monkeypatch, changes):
+    with override_settings(STREAMS=TRACKED):
+        stream = streams.here
+        connection = presence.new_connection_id()
+        presence.arrive(stream, "r1", "carol", connection, {"groupId": "r1"}, None)
+        stream.delete("r1", "carol")  # lost to a race: the renewal will want to re-create it
+        looked = presence._lost
+
+        def then_departed(*args):
+            lost = looked(*args)
+            assert ("here", "r1", "carol") in lost
+            presence.depart(stream, "r1", "carol", connection)  # her last socket leaves meanwhile
+            return lost
+
+        monkeypatch.setattr(presence, "_lost", then_departed)
+        presence.renew()
+        assert stream.get("r1", "carol") is None  # not re-created: no lease holds it
+        assert not PresenceLease.objects.filter(member_id="carol").exists()
+        assert [c.type for c in changes if c.id == "carol"] == ["create", "delete"]  # no create after she left
+
+
+def _next_turn(turns: Iterator[Callable[[], None]], lock: threading.Lock) -> None:
+    with lock:
+        step = next(turns)
+    step()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_renewals_racing_departures_in_threads_leave_no_member_without_a_lease():
+    """PostgreSQL, real concurrency: 30 members whose item was lost each leave while a renewal runs; at the end
+    no item is left that no lease holds (the sweep would never remove it)."""
+    from django.db import connection as db
+
+    from tests.support.waiting import in_threads
+
+    if db.vendor != "postgresql":
+        pytest.skip("concurrent writers need PostgreSQL (SQLite's in-memory test database takes one at a time)")
+    with override_settings(STREAMS=TRACKED):
+        stream = streams.here
+        for round_ in range(30):
+            member, connection = f"m{round_}", presence.new_connection_id()
+            presence.arrive(stream, "race", member, connection, {"groupId": "race"}, None)
+            stream.delete("race", member)
+            turns = iter([presence.renew, lambda m=member, c=connection: presence.depart(stream, "race", m, c)])
+            assert in_threads(functools.partial(_next_turn, turns, threading.Lock()), 2, timeout=30) == []
+            assert stream.get("race", member) is None, round_
+        assert not PresenceLease.objects.filter(group_id="race").exists()
