@@ -73,3 +73,64 @@ def test_add_and_delete_through_admin(admin_client, changes):
     resp = admin_client.post(reverse("admin:motia_django_streamitem_delete", args=[row.pk]), {"post": "yes"})
     assert resp.status_code == 302
     assert [c.type for c in changes] == ["create", "delete"]
+
+
+# --- actions that run code need change permission (issue #18) ----------------------------------------------------
+
+
+def _staff(django_user_model, *codenames):
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.create_user("operator", password="pw-operator-1", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="motia_django",
+                                                        codename__in=codenames))
+    return user
+
+
+def _failed_event():
+    from django.utils import timezone
+
+    from motia_django.models import Event
+
+    return Event.objects.create(topic="t", step="S", trace_id="tr", status=Event.Status.FAILED, attempts=3,
+                                available_at=timezone.now())
+
+
+@pytest.mark.parametrize("codenames,runs", [
+    (["view_event"], False),
+    (["view_event", "change_event"], True),
+])
+def test_running_events_again_needs_change_permission(client, django_user_model, codenames, runs):
+
+    event = _failed_event()
+    client.force_login(_staff(django_user_model, *codenames))
+    url = reverse("admin:motia_django_event_changelist")
+    page = client.get(url)
+    assert page.status_code == 200
+    assert ("retry_events" in page.content.decode()) is runs  # the action is offered only with change permission
+    client.post(url, {"action": "retry_events", "_selected_action": [event.pk]})
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == (("pending", 0) if runs else ("failed", 3))
+
+
+@pytest.mark.parametrize("codenames,runs", [
+    (["view_cronschedule"], False),
+    (["view_cronschedule", "change_cronschedule"], True),
+])
+def test_running_a_cron_step_now_needs_change_permission(client, django_user_model, settings, codenames, runs):
+    from motia_django.models import CronSchedule, Event
+    from motia_django.steps.cron import CRON_TOPIC, enqueue_due_ticks
+    from motia_django.steps.registry import step_registry
+    from tests.support.steps import FIXTURES, use_steps
+
+    use_steps(settings, FIXTURES / "cron")
+    settings.ROOT_URLCONF = "example_project.urls"  # the admin (use_steps routes the fixture steps)
+    enqueue_due_ticks(step_registry.cron_steps)
+    schedule = CronSchedule.objects.get(step="EveryMinute")
+    client.force_login(_staff(django_user_model, *codenames))
+    url = reverse("admin:motia_django_cronschedule_changelist")
+    assert ("run_now" in client.get(url).content.decode()) is runs
+    before = Event.objects.filter(topic=CRON_TOPIC, step="EveryMinute").count()
+    client.post(url, {"action": "run_now", "_selected_action": [schedule.pk]})
+    after = Event.objects.filter(topic=CRON_TOPIC, step="EveryMinute").count()
+    assert after - before == (1 if runs else 0)
