@@ -67,5 +67,5 @@ def event_list(request: HttpRequest) -> JsonResponse:
 
 @workbench_view(json=True)
 def flow_graph(request: HttpRequest) -> JsonResponse:
-    """``{"flow", "flows", "nodes", "edges", ...}``: the flow graph (``?flow=`` keeps one flow)."""
-    return JsonResponse(catalog.flow_graph(request.GET.get("flow", "")))
+    """``{"flow", "flows", "graphs": [{"flow", "nodes", "edges"}]}``: one graph per flow (``?flow=`` keeps one)."""
+    return JsonResponse(catalog.flow_graphs(request.GET.get("flow", "")))

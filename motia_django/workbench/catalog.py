@@ -1,11 +1,16 @@
-"""What the workbench shows, as plain JSON-ready dicts: API steps by flow, streams, the flow graph, events.
+"""What the workbench shows, as plain JSON-ready dicts: API steps by flow, streams, the flow graphs, events.
 
 Both the server-rendered pages and the small JSON endpoints (``api.py``) read from here.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
 import json
+import os
+import textwrap
 from collections import defaultdict
 from typing import Any
 
@@ -17,7 +22,8 @@ from motia_django.steps.registry import step_registry
 from motia_django.stream.registry import registry
 from motia_django.stream.schema import Schema
 
-__all__ = ["EVENT_STATUSES", "api_steps", "event_rows", "example_for", "flow_graph", "stream_rows"]
+__all__ = ["EVENT_STATUSES", "api_steps", "event_rows", "example_for", "flow_graph", "flow_graphs", "stream_rows",
+           "stream_writes"]
 
 NO_FLOW = "(no flow)"
 EVENT_STATUSES = [choice.value for choice in Event.Status]
@@ -139,9 +145,10 @@ def event_rows(*, status: str = "", limit: int = 100) -> list[dict[str, Any]]:
     return rows
 
 
-# --- the flow graph ------------------------------------------------------------------------------------------
+# --- the flow graphs -----------------------------------------------------------------------------------------
 
-COLUMN_WIDTH, ROW_HEIGHT, NODE_WIDTH, NODE_HEIGHT, MARGIN = 250, 78, 200, 50, 20
+#: The stream methods that write (``send`` writes an ephemeral event to the stream's subscribers).
+STREAM_WRITES = ("set", "delete", "update", "send", "clear")
 
 
 def _next_runs(steps: list[Step]) -> dict[str, str]:
@@ -164,91 +171,168 @@ def _detail(step: Step) -> str:
     return "noop"
 
 
-def _graph(steps: list[Step]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-    """The flow's nodes (steps, and topics as nodes of their own) and edges, not yet placed."""
-    next_runs = _next_runs(steps)
-    nodes: dict[str, dict[str, Any]] = {}
+def _step_source(step: Step) -> str:
+    """The code that may write streams: the step's module file, else (a step built in code) its handler's."""
+    if step.origin.endswith(".py") and os.path.isfile(step.origin):
+        try:
+            with open(step.origin, encoding="utf-8") as fh:
+                return fh.read()
+        except OSError:
+            return ""
+    if step.handler is None:
+        return ""
+    try:
+        return textwrap.dedent(inspect.getsource(step.handler))
+    except (OSError, TypeError):
+        return ""
+
+
+def _is_streams(node: ast.expr) -> bool:
+    """``context.streams``, ``ctx.streams``, or the ``streams`` object imported from motia_django."""
+    return (isinstance(node, ast.Attribute) and node.attr == "streams") or (
+        isinstance(node, ast.Name) and node.id == "streams")
+
+
+def _stream_name(node: ast.expr) -> str | None:
+    """The stream a ``<streams>.name``, ``<streams>["name"]`` or ``getattr(<streams>, "name")`` names."""
+    if isinstance(node, ast.Attribute) and _is_streams(node.value):
+        return node.attr
+    if isinstance(node, ast.Subscript) and _is_streams(node.value) and isinstance(node.slice, ast.Constant):
+        return node.slice.value if isinstance(node.slice.value, str) else None
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"
+            and len(node.args) >= 2 and _is_streams(node.args[0]) and isinstance(node.args[1], ast.Constant)):
+        return node.args[1].value if isinstance(node.args[1].value, str) else None
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def _writes_in(source: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return ()
+    found: dict[str, set[str]] = defaultdict(set)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in STREAM_WRITES:
+            name = _stream_name(node.func.value)
+            if name:
+                found[name].add(node.func.attr)
+    return tuple((name, tuple(op for op in STREAM_WRITES if op in ops)) for name, ops in sorted(found.items()))
+
+
+def stream_writes(step: Step) -> dict[str, list[str]]:
+    """The registered streams a step writes and how: ``{"chatMessage": ["delete", "set"]}``.
+
+    Read from the code, as the workbench cannot run it: calls ``<streams>.<name>.<method>(...)`` (also
+    ``<streams>["name"]`` and ``getattr(<streams>, "name")``) in the step's module, where ``<streams>`` is
+    ``context.streams`` (any ``.streams``) or the ``streams`` object, and the method is one of ``STREAM_WRITES``.
+    Names that are not registered streams are left out.
+    """
+    known = set(registry.names())
+    return {name: list(ops) for name, ops in _writes_in(_step_source(step)) if name in known}
+
+
+def _step_node(step: Step, next_runs: dict[str, str]) -> dict[str, Any]:
+    node: dict[str, Any] = {"id": f"step:{step.name}", "kind": step.type, "label": step.name,
+                            "detail": _detail(step), "description": step.description, "flows": step.flows}
+    if step.type == "cron":
+        node.update(cron=step.cron, nextRun=next_runs.get(step.name))
+    return node
+
+
+def _flows_of(steps: list[Step]) -> list[str]:
+    names = {f for s in steps for f in s.flows}
+    return sorted(names) + ([NO_FLOW] if any(not s.flows for s in steps) else [])
+
+
+def _in_flow(step: Step, flow: str) -> bool:
+    return flow in step.flows if flow != NO_FLOW else not step.flows
+
+
+def flow_graph(flow: str, *, next_runs: dict[str, str] | None = None) -> dict[str, Any]:
+    """One flow as a directed graph: ``{"flow", "nodes", "edges"}``, not laid out (the page lays it out with ELK).
+
+    Nodes (ids unique within the flow): the flow's steps (``step:<name>``, kind ``api``, ``event``, ``cron`` or
+    ``noop``, with ``label``, ``detail``, ``description``, ``flows``; cron steps also ``cron`` and ``nextRun``),
+    the streams they write or are triggered by (``stream:<name>``, kind ``stream``), and a topic only when one end
+    of it lies outside the flow (``topic:<name>``, kind ``topic``: emitted with no subscriber in the flow, or
+    subscribed with no emitter in it; ``detail`` names the other flows that have one).
+
+    Edges ``{"id", "source", "target", "kind", "label", "virtual"}``: ``topic`` (emits -> subscribes, labelled by
+    the emit's ``label`` or else the topic, and carrying ``topic``), ``stream`` (a step -> a stream it writes,
+    labelled by the stream's name, with ``ops``: the methods used) and ``trigger`` (a stream -> a step its stream
+    trigger runs, labelled by the stream's name). As in Motia, ``virtualEmits`` and ``virtualSubscribes`` give
+    virtual (dashed) edges: flow outside the event queue (a human, another system), usually to or from a noop step.
+    A step in two flows is drawn in both. ``flow`` ``"(no flow)"`` is the steps that name no flow.
+    """
+    every = sorted(step_registry.steps, key=lambda s: s.name)
+    steps = [s for s in every if _in_flow(s, flow)]
+    if next_runs is None:
+        next_runs = _next_runs(steps)
+    nodes: dict[str, dict[str, Any]] = {f"step:{s.name}": _step_node(s, next_runs) for s in steps}
     edges: list[dict[str, Any]] = []
+
+    def edge(source: str, target: str, kind: str, label: str, virtual: bool = False, **extra: Any) -> None:
+        edges.append({"id": f"e{len(edges)}", "source": source, "target": target, "kind": kind, "label": label,
+                      "virtual": virtual, **extra})
+
+    def other_flows(topic: str, emitting: bool) -> list[str]:
+        ends = [s for s in every if not _in_flow(s, flow) and topic in (
+            [*s.emits, *s.virtual_emits] if emitting else [*s.subscribes, *s.virtual_subscribes])]
+        return sorted({f for s in ends for f in s.flows or [NO_FLOW]})
+
+    def topic_node(topic: str, emitting: bool) -> str:
+        node_id = f"topic:{topic}"
+        if node_id not in nodes:
+            flows = other_flows(topic, emitting)
+            where = ("emitted in " if emitting else "subscribed in ") + ", ".join(flows) if flows else (
+                "no emitter" if emitting else "no subscriber")
+            nodes[node_id] = {"id": node_id, "kind": "topic", "label": topic, "detail": f"topic · {where}",
+                              "description": "", "flows": flows}
+        return node_id
+
+    def stream_node(name: str) -> str:
+        node_id = f"stream:{name}"
+        nodes.setdefault(node_id, {"id": node_id, "kind": "stream", "label": name, "detail": "stream",
+                                   "description": "", "flows": [flow]})
+        return node_id
+
+    subscribers: dict[str, list[tuple[Step, bool]]] = defaultdict(list)
     for step in steps:
-        node: dict[str, Any] = {"id": f"step:{step.name}", "kind": step.type, "label": step.name,
-                                "detail": _detail(step), "description": step.description, "flows": step.flows}
-        if step.type == "cron":
-            node.update(cron=step.cron, nextRun=next_runs.get(step.name))
-        nodes[node["id"]] = node
-
-    def topic_node(topic: str) -> str:
-        return nodes.setdefault(f"topic:{topic}", {"id": f"topic:{topic}", "kind": "topic", "label": topic,
-                                                   "detail": "topic", "description": "", "flows": []})["id"]
-
+        for topic in step.subscribes:
+            subscribers[topic].append((step, False))
+        for topic in step.virtual_subscribes:
+            subscribers[topic].append((step, True))
+    emitted: set[str] = set()
     for step in steps:
         for topics, virtual in ((step.emits, False), (step.virtual_emits, True)):
             for topic in topics:
-                edges.append({"source": f"step:{step.name}", "target": topic_node(topic), "virtual": virtual,
-                              "label": step.labels.get(topic, "")})
-        for topics, virtual in ((step.subscribes, False), (step.virtual_subscribes, True)):
-            for topic in topics:
-                edges.append({"source": topic_node(topic), "target": f"step:{step.name}", "virtual": virtual,
-                              "label": ""})
-        for trigger in step.triggers:  # a stream trigger: the stream's changes, drawn as a topic node
-            edges.append({"source": topic_node(trigger.topic), "target": f"step:{step.name}", "virtual": False,
-                          "label": "changes"})
-    return nodes, edges
+                emitted.add(topic)
+                label = step.labels.get(topic) or topic
+                receivers = subscribers.get(topic, [])
+                for receiver, virtual_in in receivers:
+                    edge(f"step:{step.name}", f"step:{receiver.name}", "topic", label, virtual or virtual_in,
+                         topic=topic)
+                if not receivers:
+                    edge(f"step:{step.name}", topic_node(topic, emitting=False), "topic", label, virtual,
+                         topic=topic)
+    for topic, receivers in subscribers.items():
+        if topic not in emitted:
+            for receiver, virtual in receivers:
+                edge(topic_node(topic, emitting=True), f"step:{receiver.name}", "topic", topic, virtual, topic=topic)
+    for step in steps:
+        for stream, ops in stream_writes(step).items():
+            edge(f"step:{step.name}", stream_node(stream), "stream", stream, stream=stream, ops=ops)
+        for trigger in step.triggers:
+            edge(stream_node(trigger.stream), f"step:{step.name}", "trigger", trigger.stream, stream=trigger.stream)
+    return {"flow": flow, "nodes": list(nodes.values()), "edges": edges}
 
 
-def _columns(nodes: dict[str, dict[str, Any]], edges: list[dict[str, Any]]) -> dict[int, list[str]]:
-    """Nodes by column: the longest path from the sources (bounded, so a cycle cannot loop forever)."""
-    layer = dict.fromkeys(nodes, 0)
-    for _ in range(len(nodes)):
-        changed = False
-        for edge in edges:
-            if layer[edge["target"]] < layer[edge["source"]] + 1:
-                layer[edge["target"]] = layer[edge["source"]] + 1
-                changed = True
-        if not changed:
-            break
-    columns: dict[int, list[str]] = defaultdict(list)
-    for node_id in sorted(nodes, key=lambda n: (nodes[n]["kind"] not in ("api", "cron"), nodes[n]["label"].lower())):
-        columns[layer[node_id]].append(node_id)
-    return columns
-
-
-def _place(nodes: dict[str, dict[str, Any]], edges: list[dict[str, Any]], columns: dict[int, list[str]]) -> None:
-    """SVG coordinates for the nodes, and each edge's path and label position."""
-    for col, ids in columns.items():
-        for row, node_id in enumerate(ids):
-            nodes[node_id].update(x=MARGIN + col * COLUMN_WIDTH, y=MARGIN + row * ROW_HEIGHT,
-                                  w=NODE_WIDTH, h=NODE_HEIGHT)
-    for edge in edges:
-        a, b = nodes[edge["source"]], nodes[edge["target"]]
-        x1, y1 = a["x"] + NODE_WIDTH, a["y"] + NODE_HEIGHT // 2
-        x2, y2 = b["x"], b["y"] + NODE_HEIGHT // 2
-        if x2 <= x1:  # a back edge (cycle): loop around below
-            edge["d"] = f"M{x1},{y1} C{x1 + 60},{y1 + 90} {x2 - 60},{y2 + 90} {x2},{y2}"
-            edge.update(lx=(x1 + x2) // 2, ly=max(y1, y2) + 60)
-        else:
-            mid = (x1 + x2) // 2
-            edge["d"] = f"M{x1},{y1} C{mid},{y1} {mid},{y2} {x2},{y2}"
-            edge.update(lx=mid, ly=(y1 + y2) // 2 - 4)
-
-
-def flow_graph(flow: str = "") -> dict[str, Any]:
-    """Steps and topics as a layered graph (step -> topic it emits -> step subscribing), with SVG coordinates.
-
-    ``flow`` keeps only the steps of that flow (and the topics they touch). Nodes: ``{id, kind, label, detail,
-    flows, x, y}`` (kind: api, event, cron, noop or topic; cron nodes also have ``cron`` and ``nextRun``); edges:
-    ``{source, target, virtual, label, d}`` where ``d`` is an SVG path. As in Motia, ``virtualEmits`` and
-    ``virtualSubscribes`` are drawn as virtual (dashed) edges: flow that happens outside the event queue (a
-    human, another system), typically to or from a noop step.
-    """
-    nodes, edges = _graph([s for s in step_registry.steps if not flow or flow in s.flows])
-    columns = _columns(nodes, edges)
-    _place(nodes, edges, columns)
-    rows = max((len(ids) for ids in columns.values()), default=0)
-    return {
-        "flow": flow,
-        "flows": sorted({f for s in step_registry.steps for f in s.flows}),
-        "nodes": list(nodes.values()),
-        "edges": edges,
-        "width": MARGIN * 2 + max(len(columns), 1) * COLUMN_WIDTH,
-        "height": MARGIN * 2 + max(rows, 1) * ROW_HEIGHT,
-    }
+def flow_graphs(flow: str = "") -> dict[str, Any]:
+    """``{"flow", "flows", "graphs"}``: ``flow_graph()`` of every flow (``"(no flow)"`` last, when some step names
+    none), or of ``flow`` alone; ``flows`` names them all (for the page's filter)."""
+    steps = step_registry.steps
+    flows = _flows_of(steps)
+    next_runs = _next_runs(steps)
+    chosen = [flow] if flow else flows
+    return {"flow": flow, "flows": flows, "graphs": [flow_graph(f, next_runs=next_runs) for f in chosen]}

@@ -85,9 +85,19 @@ def streams(request: HttpRequest) -> HttpResponse:
 
 @workbench_view()
 def flows(request: HttpRequest) -> HttpResponse:
-    """API and cron steps, topics, event and noop steps as a graph: who emits what, who subscribes (dashed:
-    virtual); cron steps with their schedule, read in ``TIME_ZONE``."""
-    return _render(request, "flows", {"graph": catalog.flow_graph(request.GET.get("flow", "")),
+    """Each flow as a directed graph (steps and the streams they write; edges labelled by topic or stream), laid
+    out in the browser by ELK; also listed as text. Cron schedules are read in ``TIME_ZONE``."""
+    data = catalog.flow_graphs(request.GET.get("flow", ""))
+    panels = []
+    for graph in data["graphs"]:
+        labels = {node["id"]: node["label"] for node in graph["nodes"]}
+        panels.append({
+            "graph": graph,
+            "steps": [node for node in graph["nodes"] if node["kind"] not in ("stream", "topic")],
+            "edges": [{**edge, "sourceLabel": labels[edge["source"]], "targetLabel": labels[edge["target"]]}
+                      for edge in graph["edges"]],
+        })
+    return _render(request, "flows", {"flow": data["flow"], "flows": data["flows"], "panels": panels,
                                       "time_zone": settings.TIME_ZONE})
 
 

@@ -1,5 +1,5 @@
 """motia_django.workbench.api: the JSON endpoints the workbench's pages load (steps, streams, groups, items,
-events, the flow graph), their answers and their errors."""
+events, the flow graphs), their answers and their errors."""
 
 from __future__ import annotations
 
@@ -47,8 +47,14 @@ class TestJson:
         assert client.get("/workbench/api/events?limit=x").status_code == 400
 
     def test_flow_graph(self, client: Client) -> None:
-        graph = client.get("/workbench/api/flows").json()
-        pairs = {(e["source"], e["target"]) for e in graph["edges"]}
-        assert ("step:OpenAiApi", "topic:openai-prompt") in pairs
-        assert ("topic:openai-prompt", "step:CallOpenAi") in pairs
-        assert "open-ai" in graph["flows"]
+        data = client.get("/workbench/api/flows").json()
+        assert data["flows"] == ["chat", "housekeeping", "open-ai", "todos"]
+        graphs = {g["flow"]: g for g in data["graphs"]}
+        assert list(graphs) == data["flows"]
+        edges = {(e["source"], e["target"], e["label"]) for e in graphs["open-ai"]["edges"]}
+        assert edges == {("step:OpenAiApi", "step:CallOpenAi", "openai-prompt"),
+                         ("step:OpenAiApi", "stream:openai", "openai"), ("step:CallOpenAi", "stream:openai", "openai")}
+        one = client.get("/workbench/api/flows?flow=open-ai").json()
+        assert one["flow"] == "open-ai" and one["graphs"] == [graphs["open-ai"]]
+        assert client.get("/workbench/api/flows?flow=nope").json()["graphs"] == [
+            {"flow": "nope", "nodes": [], "edges": []}]

@@ -399,5 +399,210 @@ function initEvents() {
   setInterval(refresh, 2000);
 }
 
-const pages = { endpoints: initEndpoints, streams: initStreams, events: initEvents };
+// --- flows ---------------------------------------------------------------------------------------------------------
+// Each flow's graph comes from the server (catalog.flow_graph, embedded in the page as JSON); ELK (vendored elkjs,
+// loaded as a classic script that defines window.ELK) lays it out with its layered algorithm, edge labels placed
+// by ELK, and it is drawn here as SVG.
+
+const SVG = "http://www.w3.org/2000/svg";
+const NODE_PAD_X = 14;
+const NODE_HEIGHT = 50;
+const NODE_MIN_WIDTH = 150;
+const LABEL_PAD = 6;
+const clip = (text, max) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "text") node.textContent = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+/** Widths of texts as the page's CSS draws them (measured in an SVG of the page, off screen). */
+function measurer(host) {
+  const probe = svg("svg", { class: "wb-graph", width: "0", height: "0", style: "position:absolute;visibility:hidden" });
+  host.append(probe);
+  return {
+    width(text, cls) {
+      const node = svg("text", { class: cls, text });
+      probe.append(node);
+      const width = node.getComputedTextLength();
+      node.remove();
+      return Math.ceil(width);
+    },
+    done: () => probe.remove(),
+  };
+}
+
+const LAYOUT = {
+  "elk.algorithm": "layered",
+  "elk.direction": "RIGHT",
+  "elk.edgeRouting": "ORTHOGONAL",
+  "elk.edgeLabels.placement": "CENTER",
+  "elk.layered.edgeLabels.sideSelection": "ALWAYS_UP",
+  "elk.layered.crossingMinimization.strategy": "LAYER_SWEEP",
+  "elk.layered.nodePlacement.strategy": "NETWORK_SIMPLEX",
+  "elk.layered.considerModelOrder.strategy": "NODES_AND_EDGES",
+  "elk.layered.spacing.nodeNodeBetweenLayers": "56",
+  "elk.layered.spacing.edgeNodeBetweenLayers": "20",
+  "elk.layered.spacing.edgeEdgeBetweenLayers": "12",
+  "elk.spacing.nodeNode": "26",
+  "elk.spacing.edgeNode": "18",
+  "elk.spacing.edgeEdge": "12",
+  "elk.spacing.edgeLabel": "4",
+  "elk.spacing.componentComponent": "36",
+  "elk.separateConnectedComponents": "true",
+  "elk.padding": "[top=18,left=18,bottom=18,right=18]",
+};
+
+function elkGraph(graph, measure) {
+  return {
+    id: "root",
+    layoutOptions: LAYOUT,
+    children: graph.nodes.map((node) => {
+      const label = clip(node.label, 40);
+      const detail = clip(node.detail, 46);
+      const width = Math.max(NODE_MIN_WIDTH, measure.width(label, "wb-node-label") + 2 * NODE_PAD_X,
+        measure.width(detail, "wb-node-detail") + 2 * NODE_PAD_X);
+      return { id: node.id, width, height: NODE_HEIGHT };
+    }),
+    edges: graph.edges.map((edge) => {
+      const text = clip(edge.label, 36);
+      return {
+        id: edge.id, sources: [edge.source], targets: [edge.target],
+        labels: [{ id: `${edge.id}-label`, text, width: measure.width(text, "wb-edge-label-text") + 2 * LABEL_PAD, height: 18 }],
+      };
+    }),
+  };
+}
+
+/** An orthogonal path through ELK's sections, with rounded corners. */
+function edgePath(sections) {
+  const parts = [];
+  for (const section of sections || []) {
+    const points = [section.startPoint, ...(section.bendPoints || []), section.endPoint];
+    parts.push(`M${points[0].x},${points[0].y}`);
+    for (let i = 1; i < points.length; i += 1) {
+      const [a, b, c] = [points[i - 1], points[i], points[i + 1]];
+      if (!c) {
+        parts.push(`L${b.x},${b.y}`);
+        continue;
+      }
+      const r = Math.min(6, Math.hypot(b.x - a.x, b.y - a.y) / 2, Math.hypot(c.x - b.x, c.y - b.y) / 2);
+      const before = { x: b.x - Math.sign(b.x - a.x) * r, y: b.y - Math.sign(b.y - a.y) * r };
+      const after = { x: b.x + Math.sign(c.x - b.x) * r, y: b.y + Math.sign(c.y - b.y) * r };
+      parts.push(`L${before.x},${before.y}`, `Q${b.x},${b.y} ${after.x},${after.y}`);
+    }
+  }
+  return parts.join(" ");
+}
+
+function nodeTitle(node, timeZone) {
+  const lines = [node.description ? `${node.label}: ${node.description}` : node.label, `${node.kind} · ${node.detail}`];
+  if (node.kind === "cron") {
+    lines.push(`schedule: ${node.cron} (${timeZone})`);
+    if (node.nextRun) lines.push(`next run: ${node.nextRun}`);
+  }
+  if (node.flows?.length > 1) lines.push(`in flows: ${node.flows.join(", ")}`);
+  return lines.join("\n");
+}
+
+function edgeTitle(edge, nodes) {
+  const what = { topic: "topic", stream: "writes stream", trigger: "stream trigger" }[edge.kind] ?? edge.kind;
+  const extra = [edge.virtual ? "virtual" : "", edge.ops?.length ? edge.ops.join(", ") : "",
+    edge.topic && edge.topic !== edge.label ? `topic ${edge.topic}` : ""].filter(Boolean).join("; ");
+  return `${nodes.get(edge.source)?.label} → ${nodes.get(edge.target)?.label}: ${what} ${edge.label}${extra ? ` (${extra})` : ""}`;
+}
+
+function drawGraph(graph, laid, timeZone, index) {
+  const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
+  const width = Math.ceil(laid.width);
+  const height = Math.ceil(laid.height);
+  const marker = `wb-arrow-${index}`;
+  const root = svg("svg", {
+    class: "wb-graph", width, height, viewBox: `0 0 ${width} ${height}`, role: "img",
+    "aria-label": `Flow ${graph.flow}: ${graph.nodes.length} nodes, ${graph.edges.length} edges`,
+  }, svg("defs", {}, svg("marker", {
+    id: marker, viewBox: "0 0 10 10", refX: "9", refY: "5", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse",
+  }, svg("path", { d: "M0,0 L10,5 L0,10 z" }))));
+  const edgeLayer = svg("g", { class: "wb-edges" });
+  const labelLayer = svg("g", { class: "wb-edge-labels" });
+  const nodeLayer = svg("g", { class: "wb-nodes" });
+  const byId = new Map(graph.edges.map((e) => [e.id, e]));
+  for (const laidEdge of laid.edges || []) {
+    const edge = byId.get(laidEdge.id);
+    const cls = `wb-edge wb-edge-${edge.kind}${edge.virtual ? " wb-edge-virtual" : ""}`;
+    edgeLayer.append(svg("path", {
+      class: cls, d: edgePath(laidEdge.sections), "marker-end": `url(#${marker})`, "data-edge": edge.id,
+      "data-source": edge.source, "data-target": edge.target,
+    }, svg("title", { text: edgeTitle(edge, nodes) })));
+    for (const label of laidEdge.labels || []) {
+      labelLayer.append(svg("g", {
+        class: `wb-edge-label wb-edge-label-${edge.kind}`, transform: `translate(${label.x},${label.y})`,
+        "data-edge": edge.id, "data-label": edge.label,
+      }, svg("title", { text: edgeTitle(edge, nodes) }),
+        svg("rect", { width: label.width, height: label.height, rx: "4" }),
+        svg("text", { class: "wb-edge-label-text", x: label.width / 2, y: label.height / 2 + 4, text: label.text })));
+    }
+  }
+  for (const laidNode of laid.children || []) {
+    const node = nodes.get(laidNode.id);
+    const round = node.kind === "topic" ? NODE_HEIGHT / 2 : node.kind === "stream" ? 14 : 8;
+    nodeLayer.append(svg("g", {
+      class: `wb-node wb-node-${node.kind}`, transform: `translate(${laidNode.x},${laidNode.y})`,
+      "data-node": node.id, "data-label": node.label,
+    }, svg("title", { text: nodeTitle(node, timeZone) }),
+      svg("rect", { width: laidNode.width, height: laidNode.height, rx: String(round) }),
+      svg("text", { class: "wb-node-label", x: NODE_PAD_X, y: 21, text: clip(node.label, 40) }),
+      svg("text", { class: "wb-node-detail", x: NODE_PAD_X, y: 38, text: clip(node.detail, 46) })));
+  }
+  root.append(edgeLayer, nodeLayer, labelLayer);
+  return root;
+}
+
+async function whenElkLoaded() {
+  if (window.ELK) return window.ELK;
+  await new Promise((resolve) => window.addEventListener("load", resolve, { once: true }));
+  if (!window.ELK) throw new Error("the layout library (vendor/elk.bundled.js) did not load");
+  return window.ELK;
+}
+
+async function initFlows() {
+  const page = $("#wb-flows");
+  if (!page) return;
+  const timeZone = page.dataset.timeZone || "UTC";
+  const sections = $$(".wb-flow", page);
+  let elk = null;
+  for (const [index, section] of sections.entries()) {
+    const graph = JSON.parse($('script[type="application/json"]', section).textContent);
+    const canvas = $('[data-role="canvas"]', section);
+    const status = $('[data-role="status"]', section);
+    if (!graph.nodes.length) {
+      section.dataset.state = "empty";
+      continue;
+    }
+    const measure = measurer(canvas);
+    try {
+      elk ??= new (await whenElkLoaded())();
+      const laid = await elk.layout(elkGraph(graph, measure));
+      status.remove();
+      canvas.append(drawGraph(graph, laid, timeZone, index));
+      section.dataset.state = "laid-out";
+    } catch (err) {
+      console.error("workbench: layout failed", err);
+      status.textContent = `Layout failed: ${err.message || err}. The flow is listed as text below.`;
+      status.classList.add("wb-error");
+      $("details", section).open = true;
+      section.dataset.state = "error";
+    } finally {
+      measure.done();
+    }
+  }
+  page.dataset.state = "laid-out";
+}
+
+const pages = { endpoints: initEndpoints, streams: initStreams, events: initEvents, flows: initFlows };
 pages[document.body.dataset.page]?.();
