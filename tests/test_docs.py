@@ -274,18 +274,26 @@ def test_every_motia_django_reference_resolves():
                 _resolve(found)
             except (ImportError, AttributeError) as error:
                 wrong.append(f"{page.name}: {found} ({error})")
+        for module, names in re.findall(r"`from (motia_django[\w.]*) import ([\w, ]+)", text):  # imports in prose
+            for name in filter(None, (n.strip() for n in names.split(","))):
+                try:
+                    _resolve(f"{module}.{name}")
+                except (ImportError, AttributeError) as error:
+                    wrong.append(f"{page.name}: from {module} import {name} ({error})")
     assert wrong == []
 
 
 def test_every_repository_path_named_exists():
+    """A file the pages name (``tests/scenarios/test_scaleout.py``, ``realtime/hub.py`` inside the package,
+    ``tests/test_asgi.py::test_name``) is there, and so is the test it names."""
     wrong = []
     for page, text in _texts():
-        pattern = r"`((?:tests|motia_django|example_project|bench)/[\w./-]+?)(?:::(\w+))?`"
+        pattern = r"`([\w-]+(?:/[\w.-]+)+\.(?:py|mjs|js|tsx|ts|json|html|css))(?:::(\w+))?`"
         for path, test in set(re.findall(pattern, text)):
-            if "*" in path or "<" in path:
-                continue
-            target = ROOT / path
-            if not target.exists():
+            places = [ROOT / path, ROOT / "motia_django" / path, ROOT / "example_project" / path]
+            target = next((place for place in places if place.exists()),
+                          next(iter(sorted((ROOT / "motia_django").glob(f"**/{path}"))), None))
+            if target is None:
                 wrong.append(f"{page.name}: {path}")
             elif test and not re.search(rf"^(?:async )?def {test}\b", target.read_text(), flags=re.M):
                 wrong.append(f"{page.name}: {path}::{test}")
