@@ -176,3 +176,17 @@ def test_one_flow_alone_and_the_text_listing(workbench_server: LiveServer, new_p
     section.locator("details summary").click()
     assert "OpenAiApi → CallOpenAi: openai-prompt" in section.locator(".wb-flow-edges").inner_text()
     assert page.errors == []
+
+
+def test_without_the_layout_library_the_flows_are_listed_as_text(workbench_server: LiveServer, new_page: Any) -> None:
+    page = new_page()
+    page.route("**/vendor/elk.bundled.js", lambda route: route.abort())
+    page.goto(f"{workbench_server.url}/flows?flow=open-ai")
+    section = page.locator('section.wb-flow[data-flow="open-ai"][data-state="error"]')
+    section.wait_for()
+    assert "Layout failed" in section.locator('[data-role="status"]').inner_text()
+    assert section.locator("svg.wb-graph").count() == 0
+    assert section.locator("details").get_attribute("open") is not None  # the text listing is shown instead
+    assert section.locator(".wb-flow-edges").is_visible()
+    assert "OpenAiApi → CallOpenAi: openai-prompt" in section.locator(".wb-flow-edges").inner_text()
+    page.errors.clear()  # the blocked script and the logged failure are expected here
