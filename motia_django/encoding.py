@@ -12,6 +12,7 @@ every layer above share it.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -111,16 +112,41 @@ def encoded_size(text: str) -> int:
 
 def decode(text: str | bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
     """Parse JSON strictly: no NaN or infinities, no lone surrogates, no NUL in a string, nesting at most
-    ``max_depth`` deep (None: orjson's own bound, 1024). Raises ``ValueError`` (``orjson.JSONDecodeError``) saying
-    why."""
-    value = orjson.loads(text)
+    ``max_depth`` deep (None: orjson's own bound, 1024). Raises ``ValueError`` saying why, and where: a value of
+    valid JSON syntax that breaks the rule (a lone surrogate, NUL, NaN, a big integer) is named by its path
+    (``message: a string that is not valid Unicode (a lone surrogate)``); a syntax error by its position."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        found = _lenient_problem(text)
+        if found is None:
+            raise
+        raise ValueError(_at(*found)) from None
     if _has_nul_escape(text) and _holds_nul(value):
-        raise ValueError("a string holds NUL (\\u0000), which PostgreSQL cannot store")
+        found = find_problem(value)
+        raise ValueError(_at(*found) if found else "a string holds NUL (\\u0000), which PostgreSQL cannot store")
     if max_depth is not None and isinstance(value, dict | list) and _brackets(text) > max_depth:
         depth = _depth(value)
         if depth > max_depth:
             raise ValueError(f"JSON nested {depth} deep; at most {max_depth} is accepted")
     return value
+
+
+def _at(path: str, reason: str) -> str:
+    return f"{path}: {reason}" if path else reason
+
+
+def _lenient_problem(text: str | bytes) -> tuple[str, str] | None:
+    """Where ``text``, which orjson refused, breaks the rule, if it is JSON to Python's own parser (which reads lone
+    surrogates, NaN and big integers): its path and reason, or None. Only for shallow text (Python's parser
+    recurses)."""
+    if _brackets(text) > MAX_DEPTH:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return find_problem(value)
 
 
 def _has_nul_escape(text: str | bytes) -> bool:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from motia_django.encoding import decode, encode
@@ -92,3 +93,58 @@ def test_what_encode_accepts_decode_reads_back(value):
         assert "NUL" in str(exc) or "surrogate" in str(exc)
         return
     assert decode(text) == value
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (b'{"message": "\\ud800"}', "message: a string that is not valid Unicode (a lone surrogate)"),
+    (b'{"a": [1, {"b": "\\udc00\\ud800"}]}', "a.1.b: a string that is not valid Unicode"),
+    (b'{"a": [1, {"b": "x\\u0000y"}]}', "a.1.b: a string holding NUL"),
+    (b'{"n": NaN}', "n: a number that is not finite"),
+    (b'["ok\\udbff"]', "0: a string that is not valid Unicode"),
+    (b'{"k": {"\\ud800": 1}}', "k: an object key is not valid Unicode"),
+])
+def test_decode_names_the_path_of_a_value_that_breaks_the_rule(text, message):
+    with pytest.raises(ValueError) as caught:
+        decode(text)
+    assert str(caught.value).startswith(message), caught.value
+
+
+@pytest.mark.parametrize("text", [b'{"a": ', b"\xff", b"[" * 2000 + b"]" * 2000, b'{"a": "\\ud800"' + b"[" * 100])
+def test_decode_refuses_broken_syntax_without_a_path(text):
+    with pytest.raises(ValueError):
+        decode(text)
+
+
+_MARKER = "__breaks_the_rule__"
+
+
+def _marked_path(value, path=()):
+    """The path of the marker string inside ``value``, or None."""
+    if value == _MARKER:
+        return path
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _marked_path(child, (*path, str(key)))
+        if found is not None:
+            return found
+    return None
+
+
+_printable = {"min_codepoint": 32, "max_codepoint": 126}  # nothing of its own that breaks the rule
+_keys = st.text(st.characters(**_printable, exclude_characters='"\\.'), max_size=5)
+_leaves = (st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
+           | st.text(st.characters(**_printable, exclude_characters='"\\')))
+
+
+@given(st.recursive(st.just(_MARKER) | _leaves, lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(_keys, inner, max_size=3), max_leaves=12),
+       st.sampled_from(["\\ud800", "\\udfff", "a\\udbffb", "\\udc00\\ud800", "x\\u0000"]))
+def test_a_bad_string_anywhere_in_a_document_is_refused_by_its_path(document, escape):
+    """Wherever a lone surrogate or a NUL sits in a request body or a frame, decode refuses it by its path."""
+    path = _marked_path(document)
+    assume(path is not None and len(path) < 60)
+    text = json.dumps(document).replace(f'"{_MARKER}"', f'"{escape}"')
+    with pytest.raises(ValueError) as caught:
+        decode(text)
+    where = ".".join(path)
+    assert str(caught.value).startswith(f"{where}: " if where else "a string"), (text, caught.value)

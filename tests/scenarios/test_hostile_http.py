@@ -11,6 +11,7 @@ from urllib.parse import quote, urlencode
 import pytest
 from django.conf import settings as django_settings
 
+from tests.support.hostile_ws import HandshakeSocket
 from tests.support.rawhttp import Browser, chunked, exchange, messages, raw, send, todos, with_surrogate
 from tests.support.server import LiveServer, base_env, live_database, manage
 
@@ -348,6 +349,38 @@ def test_lone_surrogates_are_400_and_store_nothing(server, which, field, escape)
     key = send(server.port, method, path, json.dumps(fields)[:-1] + f', "{escape}": 1}}')  # in an object key
     assert key.status == 400, key
     assert chat_state(server.port, channel) == before
+
+
+@pytest.mark.parametrize(("which", "field"), [("POST /chat-messages", "message"),
+                                              ("POST /chat-messages/:c/typing", "user_id"), ("POST /todos/", "title")])
+@pytest.mark.parametrize("escape", ["\\ud800", "a\\u0000b"])
+def test_a_string_the_database_or_the_wire_cannot_carry_is_refused_by_its_field(server, which, field, escape):
+    channel = unique("path")
+    method, path = ("POST", "/todos/") if which == "POST /todos/" else chat_target(server.port, which, channel)
+    fields = {"channel_id": channel, "list_id": channel, "message": "m", "user_id": "u", "title": "t"}
+    refused = send(server.port, method, path, with_surrogate(fields, field, escape))
+    assert refused.status == 400, refused
+    said = refused.json()
+    message = said["detail"] if which == "POST /todos/" else said["errors"][0]["message"]
+    assert f"{field}: a string " in message, said
+
+
+def test_a_refused_typing_event_reaches_no_subscriber_and_the_next_one_does(server):
+    """The typing step sends an ephemeral event (nothing stored): a lone surrogate or a NUL in it is a 400, its
+    subscribers get nothing from it and no traceback is logged, and the next valid event reaches them."""
+    channel = unique("typing")
+    subscriber = HandshakeSocket(server.port)
+    subscriber.join("chatMessage", channel, "s")
+    assert subscriber.json()["event"] == {"type": "sync", "data": []}
+    for escape in ["\\ud800", "\\udc00\\ud800", "ok\\udbff", "a\\u0000b"]:
+        refused = send(server.port, "POST", f"/chat-messages/{channel}/typing",
+                       with_surrogate({"user_id": "u"}, "user_id", escape))
+        assert refused.status == 400, refused
+    sent = send(server.port, "POST", f"/chat-messages/{channel}/typing", {"user_id": "u"})
+    assert sent.status == 202, sent
+    frame = subscriber.json()  # the first frame since the sync: the refused events never reached the socket
+    assert frame["event"] == {"type": "event", "event": {"type": "typing", "data": {"user_id": "u"}}}, frame
+    subscriber.close()
 
 
 @pytest.mark.parametrize("which", [*CHAT_WRITES, "POST /todos/"])
