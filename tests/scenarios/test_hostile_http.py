@@ -365,6 +365,14 @@ def test_a_string_the_database_or_the_wire_cannot_carry_is_refused_by_its_field(
     assert f"{field}: a string " in message, said
 
 
+def test_the_examples_open_ai_message_is_bounded(server):
+    """/open-ai's reply costs work for every token: its message is at most 4,000 characters (bodySchema)."""
+    assert send(server.port, "POST", "/open-ai", {"message": "x" * 4000}).status == 200
+    refused = send(server.port, "POST", "/open-ai", {"message": "x" * 4001})
+    assert refused.status == 400, refused
+    assert refused.json()["errors"][0]["path"] == "message"
+
+
 def test_a_refused_typing_event_reaches_no_subscriber_and_the_next_one_does(server):
     """The typing step sends an ephemeral event (nothing stored): a lone surrogate or a NUL in it is a 400, its
     subscribers get nothing from it and no traceback is logged, and the next valid event reaches them."""

@@ -45,3 +45,23 @@ def _close_pool_connections():
     from motia_django.bridge import close_connections
 
     close_connections()
+
+
+@pytest.mark.parametrize("bad", ["\ud800", "ok\udbff", "a\x00b"])
+async def test_inside_a_step_a_set_or_send_the_rule_refuses_raises_before_returning(bad, changes):
+    """In a step's write scope a set returns before its commit: what the database or the wire cannot carry is
+    refused before it returns, so the step is never handed an item that is not stored, and the ephemeral event
+    reaches no one."""
+    from motia_django.models import StreamItem
+    from motia_django.stream.write_queue import write_scope
+
+    async with write_scope():
+        with pytest.raises(StreamValidationError, match="data.message is not JSON"):
+            await streams.chatMessage.set("scope", "m1", {"id": "m1", "user_id": "u", "message": bad,
+                                                           "timestamp": "t"})
+        with pytest.raises(StreamValidationError, match="data.user_id is not JSON"):
+            await streams.chatMessage.send({"groupId": "scope"}, {"type": "typing", "data": {"user_id": bad}})
+        await streams.chatMessage.set("scope", "m2", {"id": "m2", "user_id": "u", "message": "fine",
+                                                       "timestamp": "t"})
+    assert [i async for i in StreamItem.objects.filter(group_id="scope").values_list("item_id", flat=True)] == ["m2"]
+    assert [(c.type, c.id) for c in changes] == [("create", "m2")]
