@@ -184,7 +184,7 @@ def _check_extras() -> list[checks.CheckMessage]:
             "then it answers 501 and records nothing",
             hint='pip install "motia-django[metrics]" (prometheus-client), or remove the include from your URLconf.',
             id="motia_django.W023"))
-    if compat.drf_spectacular is None and "drf_spectacular.openapi.AutoSchema" in str(
+    if not compat.has_drf_spectacular and "drf_spectacular.openapi.AutoSchema" in str(
             (getattr(settings, "REST_FRAMEWORK", None) or {}).get("DEFAULT_SCHEMA_CLASS", "")):
         found.append(checks.Warning(
             "REST_FRAMEWORK['DEFAULT_SCHEMA_CLASS'] is drf-spectacular's AutoSchema, but "

@@ -15,7 +15,9 @@ import asyncio
 import atexit
 import functools
 import importlib
+import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 from asgiref.sync import AsyncToSync, SyncToAsync
 
 __all__ = [  # the functions; the optional modules and EXTRAS below are imported by name
-    "at_interpreter_shutdown", "caller_loop", "daphne_protocol", "histogram_values", "missing_extra",
+    "at_interpreter_shutdown", "caller_loop", "daphne_protocol", "histogram_values", "installed", "missing_extra",
     "record_caller_loop", "require_extra", "response_handler", "sync_caller_waiting", "twisted_consumer",
 ]
 
@@ -35,10 +37,20 @@ try:
 except ImportError:  # the 'metrics' extra: without it, metrics are not recorded and /metrics is not served
     prometheus_client = None  # type: ignore[assignment]
 
-try:
-    import drf_spectacular
-except ImportError:  # the 'openapi' extra: without it, there is no OpenAPI document of the API steps
-    drf_spectacular = None  # type: ignore[assignment]
+def installed(name: str) -> bool:
+    """Whether ``name`` can be imported, without importing it (a module hidden with ``sys.modules[name] = None``
+    counts as missing)."""
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+#: The 'openapi' extra: without it, there is no OpenAPI document of the API steps. Found, not imported:
+#: drf_spectacular imports Django, and the client must not (its package imports this module).
+has_drf_spectacular = installed("drf_spectacular")
 
 try:
     import websockets

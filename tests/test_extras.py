@@ -129,7 +129,7 @@ def test_w023_metrics_mounted_without_prometheus(monkeypatch):
 
 
 def test_w024_spectacular_schema_class_without_drf_spectacular(monkeypatch):
-    monkeypatch.setattr(compat, "drf_spectacular", None)
+    monkeypatch.setattr(compat, "has_drf_spectacular", False)
     with override_settings(ROOT_URLCONF=_urlconf()):
         with override_settings(REST_FRAMEWORK={"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}):
             assert _extra_ids() == ["motia_django.W024"]

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 
-from motia_django.compat import drf_spectacular, missing_extra
+from motia_django.compat import has_drf_spectacular, missing_extra
 
-if TYPE_CHECKING or drf_spectacular is not None:
+if TYPE_CHECKING or has_drf_spectacular:
     from drf_spectacular.openapi import AutoSchema
 else:
     from rest_framework.schemas.inspectors import ViewInspector as AutoSchema
@@ -109,7 +109,7 @@ def without_spectacular(request: HttpRequest) -> HttpResponse:
 def openapi_urlpatterns() -> list[URLPattern]:
     """``openapi.json`` (the document) and ``openapi/`` (Swagger UI, which needs ``"drf_spectacular"`` in
     ``INSTALLED_APPS``) for ``motia_django.urls``."""
-    if drf_spectacular is None:
+    if not has_drf_spectacular:
         return [path("openapi.json", without_spectacular, name="motia-openapi"),
                 path("openapi/", without_spectacular, name="motia-openapi-ui")]
     from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView

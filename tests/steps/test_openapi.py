@@ -60,7 +60,7 @@ def test_tags_are_the_steps_flows(document):
     ops = operations(document)
     assert ops["OpenAiApi"][2]["tags"] == ["open-ai"]
     assert ops["ListChatMessages"][2]["tags"] == ["chat"]
-    assert ops["CreateChatMessage"][2]["tags"] == ["steps"]  # no flows
+    assert ops["CreateChatMessage"][2]["tags"] == ["chat"]
 
 
 def test_the_request_body_is_the_body_schema(document):
