@@ -24,6 +24,8 @@ from motia_django.steps.event_queue import (
 )
 
 Status = Event.Status
+# Calls pass background=False: a worker thread's claim first drops connections the database closed
+# (close_old_connections), which inside a test's transaction would close the test's own connection on PostgreSQL.
 T0 = dt.datetime(2026, 5, 4, 10, 0, 0, tzinfo=dt.UTC)
 LEASE = 30.0  # the default EVENT_LEASE_SECONDS
 
@@ -76,20 +78,20 @@ def test_claim_takes_due_pending_events_oldest_first(clock):
 def test_claim_respects_the_limit_and_a_claimed_event_is_not_claimed_again(clock):
     for i in range(3):
         event(f"s{i}", at=T0 - dt.timedelta(seconds=3 - i))
-    assert claim_events("w1", 0) == []
-    assert [e.step for e in claim_events("w1", 2)] == ["s0", "s1"]
-    assert [e.step for e in claim_events("w2", 5)] == ["s2"]
-    assert claim_events("w3", 5) == []
+    assert claim_events("w1", 0, background=False) == []
+    assert [e.step for e in claim_events("w1", 2, background=False)] == ["s0", "s1"]
+    assert [e.step for e in claim_events("w2", 5, background=False)] == ["s2"]
+    assert claim_events("w3", 5, background=False) == []
 
 
 @pytest.mark.django_db
 def test_an_expired_lease_is_claimed_again(clock):
     e = event()
-    claim_events("dead-worker", 1)
+    claim_events("dead-worker", 1, background=False)
     clock.advance(LEASE - 1)
-    assert claim_events("w2", 1) == []  # the lease still holds
+    assert claim_events("w2", 1, background=False) == []  # the lease still holds
     clock.advance(2)
-    (again,) = claim_events("w2", 1)
+    (again,) = claim_events("w2", 1, background=False)
     assert (again.pk, again.locked_by, again.attempts) == (e.pk, "w2", 2)
 
 
@@ -97,7 +99,7 @@ def test_an_expired_lease_is_claimed_again(clock):
 def test_the_lease_length_follows_the_setting(clock, settings):
     settings.MOTIA = {"EVENT_LEASE_SECONDS": 5}
     event()
-    (claimed,) = claim_events("w1", 1)
+    (claimed,) = claim_events("w1", 1, background=False)
     assert claimed.lease_until == T0 + dt.timedelta(seconds=5)
 
 
@@ -107,7 +109,7 @@ def test_the_lease_length_follows_the_setting(clock, settings):
 @pytest.mark.django_db
 def test_finish_records_the_outcome_of_our_event(clock):
     e = event()
-    claim_events("w1", 1)
+    claim_events("w1", 1, background=False)
     clock.advance(3)
     assert finish_event(e.pk, "w1", Status.DONE)
     e = fresh(e)
@@ -118,9 +120,9 @@ def test_finish_records_the_outcome_of_our_event(clock):
 @pytest.mark.django_db
 def test_finish_does_not_overwrite_a_lease_lost_to_another_worker(clock):
     e = event()
-    claim_events("w1", 1)
+    claim_events("w1", 1, background=False)
     clock.advance(LEASE + 1)
-    claim_events("w2", 1)  # w1's lease expired; w2 runs it now
+    claim_events("w2", 1, background=False)  # w1's lease expired; w2 runs it now
     assert not finish_event(e.pk, "w1", Status.DONE, error="late")
     e = fresh(e)
     assert (e.status, e.locked_by, e.last_error) == (Status.RUNNING, "w2", "")
@@ -132,7 +134,7 @@ def test_finish_does_not_overwrite_a_lease_lost_to_another_worker(clock):
 @pytest.mark.django_db
 def test_finish_with_a_retry_keeps_the_tail_of_the_error(clock):
     e = event()
-    claim_events("w1", 1)
+    claim_events("w1", 1, background=False)
     error = "x" * 10 + "y" * ERROR_LIMIT
     assert finish_event(e.pk, "w1", Status.PENDING, error=error, retry_in=4.0)
     e = fresh(e)
@@ -146,8 +148,8 @@ def test_finish_with_a_retry_keeps_the_tail_of_the_error(clock):
 @pytest.mark.django_db
 def test_renew_moves_only_our_running_leases(clock):
     ours, theirs = event("ours"), event("theirs")
-    claim_events("w1", 1)
-    claim_events("w2", 1)
+    claim_events("w1", 1, background=False)
+    claim_events("w2", 1, background=False)
     clock.advance(20)
     renew_leases([ours.pk, theirs.pk], "w1")
     assert fresh(ours).lease_until == T0 + dt.timedelta(seconds=20 + LEASE)
@@ -158,9 +160,9 @@ def test_renew_moves_only_our_running_leases(clock):
 @pytest.mark.django_db
 def test_release_gives_our_events_back_without_counting_the_attempt(clock):
     ours, theirs = event("ours"), event("theirs", at=T0 + dt.timedelta(microseconds=1))
-    claim_events("w1", 1)
+    claim_events("w1", 1, background=False)
     clock.advance(1)
-    claim_events("w2", 1)
+    claim_events("w2", 1, background=False)
     clock.advance(5)
     assert release_events("w1") == 1
     e = fresh(ours)
@@ -168,7 +170,7 @@ def test_release_gives_our_events_back_without_counting_the_attempt(clock):
         Status.PENDING, T0 + dt.timedelta(seconds=6), None, "", 0)
     assert fresh(theirs).status == Status.RUNNING and fresh(theirs).locked_by == "w2"
     assert release_events("w1") == 0
-    (again,) = claim_events("w3", 5)  # due at once for any runner
+    (again,) = claim_events("w3", 5, background=False)  # due at once for any runner
     assert again.pk == ours.pk and again.attempts == 1
 
 
