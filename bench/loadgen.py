@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake
 
 Json = dict[str, Any]
 
@@ -493,8 +494,156 @@ async def connect_all(args: argparse.Namespace) -> Json:
             "all_synced_ms": took * 1000, "per_join_ms": took * 1000 / max(1, args.subscribers)}
 
 
+class Resyncing:
+    """A socket that behaves as Motia's client (``@motiadev/stream-client``) does on a lost connection: wait 2 s
+    (``backoff``), connect again (again 2 s after a refused attempt), re-join with the same ``subscriptionId``.
+    It holds its group's items (sync, then create/update/delete) and is ``done`` once, after a reconnect, it
+    holds every message ``expected`` names."""
+
+    def __init__(self, url: str, group: str, backoff: float, expected: set[str], storm: StormState) -> None:
+        self.url, self.group, self.backoff, self.expected, self.storm = url, group, backoff, expected, storm
+        self.join = json.dumps({"type": "join", "data": {"streamName": "chatMessage", "groupId": group,
+                                                         "subscriptionId": str(uuid.uuid4())}})
+        self.items: dict[str, str] = {}
+        self.created: set[str] = set()
+        self.connects = self.refused = self.duplicates = 0
+        self.synced = asyncio.Event()
+        self.resynced_at: float | None = None
+        self.ws: ClientConnection | None = None
+
+    async def run(self, gate: asyncio.Semaphore) -> None:
+        await self._connect_once(gate)  # the first connection: a few at a time, as users arrive
+        while not self.storm.over:
+            await asyncio.sleep(self.backoff)
+            if not self.storm.over:
+                await self._connect_once(None)
+
+    async def _connect_once(self, gate: asyncio.Semaphore | None) -> None:
+        if gate is not None:
+            await gate.acquire()
+        try:
+            ws = await connect(self.url, compression=None, max_size=None, ping_interval=None, open_timeout=30,
+                               close_timeout=1)
+        except (OSError, TimeoutError, InvalidHandshake):
+            self.refused += 1
+            if gate is not None:
+                gate.release()
+            return
+        self.connects += 1
+        self.ws = ws
+        reader = asyncio.ensure_future(self._read(ws))
+        if gate is not None:  # held until synced (or the socket is gone)
+            await asyncio.wait([reader, asyncio.ensure_future(self.synced.wait())],
+                               return_when=asyncio.FIRST_COMPLETED)
+            gate.release()
+        await reader
+        self.ws = None
+
+    async def _read(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(Exception):
+            await ws.send(self.join)
+            async for raw in ws:
+                self._apply(json.loads(raw), time.perf_counter())
+
+    def _apply(self, frame: Json, t: float) -> None:
+        event = frame.get("event") or {}
+        kind, data = event.get("type"), event.get("data")
+        if kind == "sync" and isinstance(data, list):
+            self.items = {i["id"]: i.get("message", "") for i in data if isinstance(i, dict) and "id" in i}
+            self.created: set[str] = set()
+            self.synced.set()
+        elif kind in ("create", "update") and isinstance(data, dict) and "id" in data:
+            if kind == "create":  # a create the sync already holds is allowed (docs/protocol.md, "Joining")
+                self.duplicates += data["id"] in self.created
+                self.created.add(data["id"])
+            self.items[data["id"]] = data.get("message", "")
+        elif kind == "delete" and isinstance(data, dict):
+            self.items.pop(data.get("id"), None)
+        if (self.storm.restarted and self.connects > 1 and self.resynced_at is None
+                and self.expected <= set(self.items.values())):
+            self.resynced_at = t
+            self.storm.note_done()
+
+
+class StormState:
+    def __init__(self, n: int) -> None:
+        self.n, self.done = n, 0
+        self.restarted = self.over = False
+        self.all_done = asyncio.Event()
+
+    def note_done(self) -> None:
+        self.done += 1
+        if self.done >= self.n:
+            self.all_done.set()
+
+
+async def _read_line() -> str:
+    return await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+
+async def storm(args: argparse.Namespace) -> Json:
+    """The reconnect storm. ``subscribers`` sockets on ``groups`` ``chatMessage`` groups of ``items`` messages
+    each, all synced; then this prints ``READY`` and waits for ``UP <t_down> <t_up>`` on stdin: the driver
+    (``bench/run.py``) has stopped the server with SIGTERM at ``t_down`` and it answered again at ``t_up``
+    (``time.perf_counter()``, the same clock in every process). Every socket reconnects as Motia's client does;
+    one more message per group is posted as soon as the server is up. Reported: the time from ``t_up`` (and
+    from ``t_down``) until every socket holds its group's full state, sockets that never did, duplicates."""
+    run = uuid.uuid4().hex[:6]
+    groups = [f"storm-{run}-{g}" for g in range(args.groups)]
+    expected: dict[str, set[str]] = {g: set() for g in groups}
+    http = Http(args.http)
+    for g in groups:
+        for i in range(args.items):
+            status, _ = await http.post("/chat-messages", post_body(g, f"{g}-{i}"))
+            if status == 201:
+                expected[g].add(f"{g}-{i}")
+    http.close()
+    state = StormState(args.subscribers)
+    socks = [Resyncing(args.ws, groups[i % len(groups)], args.backoff, expected[groups[i % len(groups)]], state)
+             for i in range(args.subscribers)]
+    gate = asyncio.Semaphore(args.concurrency)
+    tasks = [asyncio.ensure_future(s.run(gate)) for s in socks]
+    t0 = time.perf_counter()
+    try:
+        await asyncio.wait_for(asyncio.gather(*(s.synced.wait() for s in socks)), args.timeout * 30)
+    except TimeoutError:
+        unsynced = [s for s in socks if not s.synced.is_set()]
+        refused, connects = sum(s.refused for s in unsynced), sum(s.connects for s in unsynced)
+        raise SystemExit(f"{len(unsynced)} of {len(socks)} sockets never synced (refused {refused}, "
+                         f"connected {connects})") from None
+    first_sync_ms = (time.perf_counter() - t0) * 1000
+    for g in groups:  # written right after the restart: each socket must hold it too, in its sync or live
+        expected[g].add(f"{g}-after")
+    state.restarted = True
+    print("READY", flush=True)
+    line = (await _read_line()).split()
+    t_down, t_up = float(line[1]), float(line[2])
+    http = Http(args.http)
+    bad_status = 0
+    for g in groups:
+        status, _ = await http.post("/chat-messages", post_body(g, f"{g}-after"))
+        bad_status += status != 201
+    http.close()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(state.all_done.wait(), args.timeout * 6)
+    state.over = True
+    done = [s.resynced_at for s in socks if s.resynced_at is not None]
+    await asyncio.gather(*(s.ws.close() for s in socks if s.ws is not None), return_exceptions=True)
+    for task in tasks:
+        task.cancel()
+    last = max(done) if done else None
+    return {"subscribers": args.subscribers, "groups": args.groups, "items": args.items,
+            "first_sync_ms": first_sync_ms, "restart_ms": (t_up - t_down) * 1000,
+            "resynced": len(done), "missing": args.subscribers - len(done),
+            "resynced_after_up_ms": None if last is None else (last - t_up) * 1000,
+            "resynced_after_down_ms": None if last is None else (last - t_down) * 1000,
+            "p50_after_up_ms": pct([d - t_up for d in done], 50), "refused": sum(s.refused for s in socks),
+            "connects": sum(s.connects for s in socks), "duplicates": sum(s.duplicates for s in socks),
+            "bad_status": bad_status}
+
+
 SCENARIOS = {"connect": connect_all, "latency": latency, "throughput": throughput, "fanout": fanout, "tokens": tokens,
-             "memory": memory, "sustained": sustained}
+             "memory": memory, "sustained": sustained, "storm": storm}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -511,6 +660,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="writes per second (sustained)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for one expected frame")
     parser.add_argument("--concurrency", type=int, default=50, help="handshakes at a time (connect)")
+    parser.add_argument("--groups", type=int, default=50, help="groups (storm)")
+    parser.add_argument("--items", type=int, default=20, help="messages per group (storm)")
+    parser.add_argument("--backoff", type=float, default=2.0, help="seconds before a reconnect (storm; Motia's)")
     parser.add_argument("--pids", default="", help="server pids whose RSS the memory scenario reads")
     args = parser.parse_args(argv)
     raise_nofile()

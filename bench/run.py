@@ -48,6 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.loadgen import rss_kib  # noqa: E402
 from tests.support.server import LiveServer, base_env, manage  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -129,9 +130,13 @@ class Plan:
     sustained_subs: int = 1000
     sustained_rate: float = 10.0
     sustained_s: float = 60.0
+    storm_subs: int = 5000
+    storm_groups: int = 50
+    storm_items: int = 20
 
 
-QUICK = Plan(latency_ops=150, throughput_s=3.0, fanout_ops=10, token_runs=2, memory_conns=1000, sustained_s=15.0)
+QUICK = Plan(latency_ops=150, throughput_s=3.0, fanout_ops=10, token_runs=2, memory_conns=1000, sustained_s=15.0,
+             storm_subs=2000)
 
 
 # --- systems under test -------------------------------------------------------------------------------------
@@ -283,11 +288,53 @@ def run_scenarios(target: Target, plan: Plan, only: set[str], profile_to: Path |
             "sustained", target, "--subscribers", str(plan.sustained_subs), "--rate", str(plan.sustained_rate),
             "--duration", str(plan.sustained_s), "--timeout", "30", "--pids", ",".join(map(str, target.server_pids)),
             timeout=plan.sustained_s + 300))
+    if "storm" in only and target.name in ("motia", "baseline"):  # the floors keep no state over a restart
+        res["storm"] = storm(target, plan)
     if "tokens" in only:
         spy = _start_profiler(target, profile_to.with_name(profile_to.stem + "-tokens.txt") if profile_to else None)
         res["tokens"] = loadgen("tokens", target, "--ops", str(plan.token_runs), "--words", "200")
         _stop_profiler(spy)
     return res
+
+
+def storm(target: Target, plan: Plan) -> dict[str, Any]:
+    """The reconnect storm: ``loadgen.py storm`` connects and syncs its sockets, says ``READY``; the subscribers'
+    server is stopped (SIGTERM) and started again on its port; the load generator is told when it answered.
+    Adds the new server's peak RSS and its CPU per re-join during the storm."""
+    cmd = [PY, str(BENCH / "loadgen.py"), "storm", "--http", target.writer.url, "--ws", target.subs.ws_url,
+           "--subscribers", str(plan.storm_subs), "--groups", str(plan.storm_groups), "--items",
+           str(plan.storm_items), "--concurrency", "100", "--timeout", "10"]
+    gen = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    assert gen.stdin is not None and gen.stdout is not None
+    try:
+        line = gen.stdout.readline()
+        if line.strip() != "READY":
+            gen.wait(timeout=60)
+            return {"error": [line.strip() or (gen.stderr.read() if gen.stderr else "")[-500:]]}
+        t_down = time.perf_counter()
+        target.subs.stop()
+        target.subs.start()
+        t_up = time.perf_counter()
+        pids = target.server_pids
+        cpu_start = cpu_seconds(pids)
+        gen.stdin.write(f"UP {t_down} {t_up}\n")
+        gen.stdin.flush()
+        peak = 0
+        while gen.poll() is None:
+            peak = max(peak, rss_kib(pids))
+            time.sleep(0.05)
+        out = gen.stdout.read()
+        if gen.returncode:
+            return {"error": [(gen.stderr.read() if gen.stderr else "")[-500:]]}
+        res = dict(json.loads(out.strip().splitlines()[-1]))
+        res["peak_rss_kib"] = peak
+        res["server_cpu_ms_per_op"] = (cpu_seconds(pids) - cpu_start) * 1000 / max(1, res["subscribers"])
+        return res
+    finally:
+        if gen.poll() is None:
+            gen.kill()
+            gen.wait()
 
 
 def _start_profiler(target: Target, out: Path | None) -> subprocess.Popen[bytes] | None:
@@ -368,6 +415,11 @@ ROWS: list[tuple[str, str, str, str, list[tuple[str, float]]]] = [
     ("sustained", "RSS growth", "sustained.rss_growth_kib", "KiB", []),
     ("sustained", "RSS growth, second half", "sustained.rss_growth_second_half_kib", "KiB", []),
     ("sustained", "missing+dup", "sustained.errors", "", [("zero", 0)]),
+    ("storm", "every socket resynced after the restart", "storm.resynced_after_up_ms", "ms", [("abs<=", 10000)]),
+    ("storm", "server restart (SIGTERM to answering)", "storm.restart_ms", "ms", []),
+    ("storm", "peak server RSS during the storm", "storm.peak_rss_kib", "KiB", []),
+    ("storm", "server CPU per re-join", "storm.server_cpu_ms_per_op", "ms", []),
+    ("storm", "missing+dup", "storm.errors", "", [("zero", 0)]),
     ("tokens", "final text p50", "tokens.final.p50", "ms", [("abs<=", 50)]),
     ("tokens", "update frames (median)", "tokens.updates_median", "", []),
     ("tokens", "missing final", "tokens.missing_final", "", [("zero", 0)]),
@@ -447,7 +499,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer operations (about 2 minutes)")
     parser.add_argument("--setup", choices=["embedded", "scaled", "both"], default="embedded")
     parser.add_argument("--server", default="daphne", help="comma-separated: daphne, uvicorn, granian")
-    parser.add_argument("--scenarios", default="memory,connect,latency,throughput,fanout,sustained,tokens")
+    parser.add_argument("--scenarios", default="memory,connect,latency,throughput,fanout,sustained,storm,tokens")
     parser.add_argument("--targets", default="motia,floor,direct",
                         help="comma-separated: motia, floor (Channels), direct (plain ASGI; embedded only)")
     parser.add_argument("--profile", action="store_true", help="py-spy the motia server(s) during latency and tokens")
