@@ -83,6 +83,12 @@ def test_the_example_project_loads_cleanly():
      "motia_django.E106", "input"),
     ("config = {'type': 'api', 'name': 'A', 'path': '/a', 'method': 'GET', "
      "'permission_classes': ['no.such.Class']}" + HANDLER, "motia_django.E111", "cannot be imported"),
+    ("config = {'type': 'event', 'name': 'A', 'subscribes': ['t'], 'timeout': 0}" + HANDLER, "motia_django.E119",
+     "timeout must be a positive number"),
+    ("config = {'type': 'event', 'name': 'A', 'subscribes': ['t'], 'timeout': '5'}" + HANDLER,
+     "motia_django.E119", "timeout"),
+    ("config = {'type': 'cron', 'name': 'A', 'cron': '* * * * *', 'timeout': True}" + HANDLER,
+     "motia_django.E119", "timeout"),
     ("config = []" + HANDLER, "motia_django.E101", "dict"),
     ("handler = None\n", "motia_django.E101", "no module-level config"),
     ("import does_not_exist\n", "motia_django.E100", "failed to import"),

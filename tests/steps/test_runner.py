@@ -150,3 +150,41 @@ def test_get_asgi_application_leaves_events_to_the_workers_without_in_process_ev
     monkeypatch.setattr(worker, "_background", fresh)
     get_asgi_application()
     assert not fresh.running
+
+
+# --- bounded work: an attempt that runs too long fails, and is retried by the usual policy (issue #18) ------------
+
+SLEEPY = '''import asyncio
+
+config = {"type": "event", "name": "Sleepy", "subscribes": ["sleepy"], "emits": [], "timeout": 0.2}
+
+
+async def handler(input, context):
+    await asyncio.sleep(60)
+'''
+
+
+@pytest.mark.django_db
+def test_a_step_over_its_own_timeout_fails_each_attempt_and_ends_dead(settings, tmp_path):
+    (tmp_path / "sleepy_step.py").write_text(SLEEPY)
+    use_steps(settings, tmp_path, EVENT_RETRY_BACKOFF=0, EVENT_MAX_ATTEMPTS=2, EVENTS_IN_PROCESS=False)
+    emit({"topic": "sleepy", "data": {}})
+    started = time.monotonic()
+    run_pending_events()  # both attempts, each cut at 0.2 s (the project's default is 300 s)
+    assert time.monotonic() - started < 30  # not the handler's 60 s, twice
+    event = Event.objects.get(topic="sleepy")
+    assert (event.status, event.attempts) == ("dead", 2)
+    assert "step 'Sleepy' ran longer than its timeout of 0.2s" in event.last_error
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("worker_steps")
+def test_event_timeout_seconds_is_the_default_and_a_timed_out_attempt_is_retried(settings):
+    """The Slow step sleeps 120 s on its first attempt only: under EVENT_TIMEOUT_SECONDS = 0.3 that attempt fails,
+    the retry finishes."""
+    settings.MOTIA = {**settings.MOTIA, "EVENT_TIMEOUT_SECONDS": 0.3, "EVENT_RETRY_BACKOFF": 0}
+    emit({"topic": "worker.slow", "data": {"key": "k"}})
+    run_pending_events()
+    event = Event.objects.get(topic="worker.slow")
+    assert (event.status, event.attempts) == ("done", 2)
+    assert StateEntry.objects.filter(group="slow-done", key="k").exists()
