@@ -1,7 +1,8 @@
 """Event steps on real ``manage.py motia_worker`` processes, with Redis and PostgreSQL (the scaled-out setup):
 events stored while no worker runs, several workers sharing events, retries to dead, a worker stopped
 (SIGTERM/SIGINT: its events given back at once) or killed (SIGKILL: its events run after the lease) in the
-middle of a handler, and the example's /open-ai flow through Daphne + motia_worker."""
+middle of a handler, and the example's /open-ai flow through Daphne + motia_worker. Channels' ``manage.py runworker``
+on the wake-up channel does the same: it claims waiting events and expired leases as it starts."""
 
 from __future__ import annotations
 
@@ -48,14 +49,15 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30, what: str = "con
 
 
 class Worker:
-    """One ``manage.py motia_worker`` process (on the test's own wake-up channel), logging to a file."""
+    """One ``manage.py motia_worker`` process (or another ``command``, e.g. Channels' ``runworker``) on the test's
+    own wake-up channel, logging to a file; started once its event runner says so."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], log_dir: Path, command: tuple[str, ...] = ("motia_worker",)) -> None:
         self.env = env
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "motia_worker"],
+            [sys.executable, str(ROOT / "manage.py"), *command],
             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: "motia events worker" in self.log() or self.proc.poll() is not None, 30, "worker start")
         assert self.proc.poll() is None, self.log()
@@ -81,8 +83,8 @@ class Worker:
 def workers(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
-    def start(env_: dict[str, str] | None = None) -> Worker:
-        worker = Worker(env_ or env, tmp_path)
+    def start(env_: dict[str, str] | None = None, **kwargs: Any) -> Worker:
+        worker = Worker(env_ or env, tmp_path, **kwargs)
         started.append(worker)
         return worker
 
@@ -189,6 +191,36 @@ def test_a_stopped_worker_gives_its_events_back_at_once(env, pg_db, workers, sig
     wait_for(lambda: sql(pg_db, "SELECT 1 FROM motia_django_event WHERE data->>'key' = %s AND status = 'done' "
                                 "AND attempts = 1", key), 15, "the next worker to finish it")
     assert time.monotonic() - started < 15
+    [(pid,)] = sql(pg_db, "SELECT value FROM motia_django_stateentry WHERE \"group\" = 'slow-done' AND key = %s",
+                   key)
+    assert pid == second.proc.pid
+
+
+def runworker(workers: Callable[..., Worker], env: dict[str, str]) -> Worker:
+    """Channels' ``manage.py runworker <WORKER_CHANNEL>``, the worker the Django world knows."""
+    return workers(command=("runworker", env["MOTIA_TEST_WORKER_CHANNEL"]))  # its runner says it started
+
+
+def test_runworker_handles_events_stored_while_no_worker_ran_without_a_wake_up(env, pg_db, workers):
+    key = f"rw-{uuid.uuid4().hex[:6]}"
+    emit(env, {"topic": "worker.count", "data": {"n": key}})  # its wake-up reaches no one: no worker listens
+    runworker(workers, env)
+    wait_for(lambda: sql(pg_db, "SELECT 1 FROM motia_django_stateentry WHERE \"group\" = 'runs' AND key = %s", key),
+             what="runworker to claim the waiting event as it starts")
+
+
+def test_runworker_restarted_after_a_sigkill_claims_the_expired_lease(env, pg_db, workers):
+    """A runworker killed mid-handler leaves its event running; a new runworker claims it once the lease (2 s) has
+    run out, with no new event arriving to wake it."""
+    key = f"rw-kill-{uuid.uuid4().hex[:6]}"
+    first = runworker(workers, env)
+    emit(env, {"topic": "worker.slow", "data": {"key": key}})
+    wait_for(lambda: sql(pg_db, "SELECT 1 FROM motia_django_stateentry WHERE \"group\" = 'slow-started' "
+                                "AND key = %s", key), what="the handler to start")
+    first.kill()
+    second = runworker(workers, env)
+    wait_for(lambda: sql(pg_db, "SELECT 1 FROM motia_django_event WHERE data->>'key' = %s AND status = 'done' "
+                                "AND attempts = 2", key), 30, "the restarted runworker to finish it")
     [(pid,)] = sql(pg_db, "SELECT value FROM motia_django_stateentry WHERE \"group\" = 'slow-done' AND key = %s",
                    key)
     assert pid == second.proc.pid
