@@ -73,3 +73,31 @@ class TestOptInWithoutDebug:
     def test_staff_gets_everything(self, client: Client, url: str) -> None:
         client.force_login(User.objects.create_user("alice", password="x", is_staff=True))
         assert client.get(url).status_code == 200
+
+
+PRIVATE = {"private": {"schema": {"type": "object"}, "canAccess": "tests.support.live_access.can_access"}}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("debug_mode", [False, True])
+def test_staff_see_only_the_groups_the_streams_access_allows_them_outside_debug(client: Client, settings: Any,
+                                                                                debug_mode: bool) -> None:
+    """The private stream lets a user read only the group of their name (and ``public``): outside DEBUG a staff
+    user bob sees his group and public in the workbench, not alice's; in DEBUG, everything."""
+    from motia_django import streams
+
+    settings.DEBUG = debug_mode
+    settings.MOTIA = {**settings.MOTIA, "WORKBENCH": True, "AUTHENTICATE": None}
+    with override_settings(STREAMS=PRIVATE):
+        for group in ("alice", "bob", "public"):
+            streams.private.set(group, "note", {"text": f"{group}'s"})
+        client.force_login(User.objects.create_user("bob", password="x", is_staff=True))
+        groups = client.get("/workbench/api/streams/private/groups").json()["groups"]
+        alices = client.get("/workbench/api/streams/private/groups/alice")
+        own = client.get("/workbench/api/streams/private/groups/bob")
+    assert own.status_code == 200 and [i["text"] for i in own.json()["items"]] == ["bob's"]
+    if debug_mode:
+        assert groups == ["alice", "bob", "public"] and alices.status_code == 200
+    else:
+        assert groups == ["bob", "public"]
+        assert alices.status_code == 403 and "access" in alices.json()["error"]
