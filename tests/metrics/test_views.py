@@ -36,6 +36,27 @@ def test_the_token_opens_it_and_a_wrong_one_is_403(client):
 
 
 @pytest.mark.django_db
+def test_the_token_is_compared_in_constant_time(client, monkeypatch):
+    """Every offered token is compared by ``hmac.compare_digest`` (its time does not tell how much of it matched)."""
+    import hmac
+
+    from motia_django.metrics import views
+
+    compared: list[tuple[bytes, bytes]] = []
+    original = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return original(a, b)
+
+    monkeypatch.setattr(views.hmac, "compare_digest", spy)
+    with override_settings(MOTIA={"METRICS_TOKEN": TOKEN}):
+        assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer nope").status_code == 403
+        assert client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 200
+    assert compared == [(b"nope", TOKEN.encode()), (TOKEN.encode(), TOKEN.encode())]
+
+
+@pytest.mark.django_db
 def test_staff_sessions_are_let_in_and_other_users_are_not(client, django_user_model):
     staff = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
     user = django_user_model.objects.create_user("user", password="pw")
