@@ -55,6 +55,25 @@ def test_malformed_events_are_rejected(bad):
     assert not Event.objects.exists()
 
 
+def _deep(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    ({"text": "\ud800"}, "not valid Unicode"), ({"text": "a\x00b"}, "NUL"), ({"n": float("inf")}, "not finite"),
+    ({"deep": _deep(64)}, "nested deeper than 64"),  # data is the event's 65th level
+])
+def test_an_event_the_json_rule_refuses_is_not_stored(data, reason):
+    """emit() keeps the package's one JSON rule: an event whose data the database or the wire cannot carry is
+    refused, naming why, and nothing is stored."""
+    with pytest.raises(EmitError, match=reason):
+        emit({"topic": "tests.ping", "data": data})
+    assert not Event.objects.exists()
+
+
 def test_a_step_may_only_emit_topics_it_lists():
     response = APIClient().post("/sneaky", {}, format="json")
     assert response.status_code == 500

@@ -47,6 +47,26 @@ def test_bad_input(group, key, value):
         state.set(group, key, value)
 
 
+def _deep(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    ({"name": "\ud800"}, "not valid Unicode"), ({"name": "a\x00b"}, "NUL"), ({"n": float("nan")}, "not finite"),
+    ({"n": 2**64}, "64-bit"), (_deep(65), "nested deeper than 64"),
+])
+def test_a_value_the_json_rule_refuses_is_not_stored(value, reason):
+    """context.state keeps the package's one JSON rule: what the database or the wire cannot carry is refused,
+    naming the field, and nothing is stored; 64 levels are fine."""
+    with pytest.raises(StreamValidationError, match=reason):
+        state.set("rule", "k", value)
+    assert not StateEntry.objects.filter(group="rule").exists()
+    assert state.set("rule", "ok", _deep(64)) == _deep(64)
+
+
 def test_update_ops_start_from_an_empty_object():
     assert state.update("u", "order", [{"type": "set", "path": "status", "value": "new"},
                                        {"type": "increment", "path": "meta.views"}]) == {
