@@ -22,7 +22,12 @@ FUZZ = settings(max_examples=500, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+_connections: dict[str, Any] = {}
+
+
 def query(db_url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """Read the live server's database (one connection kept per URL: a check makes about ten reads, and a new
+    PostgreSQL connection for each made the fuzzing crawl)."""
     if db_url.startswith("sqlite"):
         import sqlite3
 
@@ -30,8 +35,10 @@ def query(db_url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
             return list(conn.execute(sql.replace("%s", "?"), args).fetchall())
     import psycopg
 
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        return list(conn.execute(sql, args).fetchall())
+    conn = _connections.get(db_url)
+    if conn is None or conn.closed:
+        conn = _connections[db_url] = psycopg.connect(db_url, autocommit=True)
+    return list(conn.execute(sql, args).fetchall())
 
 
 def _json(value: Any) -> Any:
@@ -60,6 +67,9 @@ def fuzz_server(live_db_url: str, tmp_path_factory: Any) -> Any:
         for list_id in LISTS:
             assert send(live.port, "POST", "/todos/", {"list_id": list_id, "title": "seed"}).status == 201
         yield live
+        for conn in _connections.values():
+            conn.close()
+        _connections.clear()
         assert "Exception in ASGI application" not in live.log()
 
 
