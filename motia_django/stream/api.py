@@ -160,13 +160,16 @@ class Stream:
         return stored
 
     @traced_write("expire")
-    def expire(self, group_id: str, id: str, unwritten_since: datetime) -> bool:
+    def expire(self, group_id: str, id: str, unwritten_since: datetime | None = None, *,
+               created_by: datetime | None = None) -> bool:
         """Retention's delete: the item goes (and the delete is broadcast) only if it was not written since
-        ``unwritten_since``, decided at delete time. Default storage only."""
+        ``unwritten_since`` and was created by ``created_by`` (not deleted and created again since), decided at
+        delete time. Default storage only."""
         if not isinstance(self.backend, DatabaseBackend):
             raise TypeError(f"stream {self.name!r}: retention applies to the default storage only")
         with self._atomic():
-            stored = self.backend.delete(self.name, group_id, id, unwritten_since=unwritten_since)
+            stored = self.backend.delete(self.name, group_id, id, unwritten_since=unwritten_since,
+                                         created_by=created_by)
             if stored is not None:
                 self._publish("delete", group_id, id, stored)
         return stored is not None

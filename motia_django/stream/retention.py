@@ -31,15 +31,16 @@ def _expired(stream: Stream, cutoff: datetime, limit: int) -> list[tuple[str, st
     return list(rows.values_list("group_id", "item_id")[:limit])
 
 
-def _excess(stream: Stream, limit: int) -> list[tuple[str, str]]:
+def _excess(stream: Stream, limit: int) -> list[tuple[str, str, datetime]]:
+    """(group, item, created_at) of the items past the newest ``maxItemsPerGroup`` of their group."""
     assert stream.max_items is not None
     items = StreamItem.objects.filter(stream=stream.name)
     crowded = items.values("group_id").annotate(n=Count("id")).filter(n__gt=stream.max_items)
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str, datetime]] = []
     for row in crowded.order_by("group_id")[:limit]:
         newest_first = items.filter(group_id=row["group_id"]).order_by("-created_at", "-id")
-        found += [(row["group_id"], item_id) for item_id in
-                  newest_first.values_list("item_id", flat=True)[stream.max_items:stream.max_items + limit]]
+        found += [(row["group_id"], item_id, created) for item_id, created in
+                  newest_first.values_list("item_id", "created_at")[stream.max_items:stream.max_items + limit]]
         if len(found) >= limit:
             break
     return found[:limit]
@@ -57,7 +58,10 @@ def expire_items(limit: int = 1000) -> int:
             removed += sum(stream.expire(group_id, item_id, cutoff) for group_id, item_id in _expired(stream, cutoff,
                                                                                                          limit))
         if stream.max_items is not None:
-            removed += sum(stream.delete(group_id, item_id) is not None for group_id, item_id in _excess(stream, limit))
+            # Deleted only if still the item it saw (created by then): one deleted and created again meanwhile is
+            # the newest, and stays.
+            removed += sum(stream.expire(group_id, item_id, created_by=created)
+                           for group_id, item_id, created in _excess(stream, limit))
     if removed:
         logger.info("Retention removed %d item(s)", removed)
     return removed

@@ -116,3 +116,26 @@ def test_retention_and_rewrites_in_threads_never_delete_a_fresh_item():
         assert in_threads(work, 4, timeout=60) == []
         kept = {item["id"]: item["v"] for item in streams.shortLived.get_group("t")}
         assert kept == dict.fromkeys(fresh, 1)  # every rewritten item is there, every untouched one went
+
+
+def test_an_item_re_created_between_the_select_and_the_delete_stays_as_the_newest(changes, monkeypatch):
+    """maxItemsPerGroup keeps the newest items by creation: an old item deleted and created again after retention
+    looked is now the newest, and stays."""
+    with override_settings(STREAMS=KEPT):
+        for i in range(5):
+            streams.lastThree.set("a", f"m{i}", {"i": i})
+        selected = retention._excess
+
+        def then_re_created(stream, limit):
+            found = selected(stream, limit)
+            if stream.name == "lastThree":
+                assert ("a", "m0") in [(group, item) for group, item, _ in found]  # the oldest when it looked ...
+                streams.lastThree.delete("a", "m0")
+                streams.lastThree.set("a", "m0", {"i": 5})  # ... and the newest when its delete runs
+            return found
+
+        monkeypatch.setattr(retention, "_excess", then_re_created)
+        retention.expire_items()
+        monkeypatch.setattr(retention, "_excess", selected)
+        retention.expire_items()  # the next run trims to the newest three
+        assert [(i["id"], i["i"]) for i in streams.lastThree.get_group("a")] == [("m3", 3), ("m4", 4), ("m0", 5)]

@@ -130,16 +130,17 @@ class DatabaseBackend(Backend):
                 version, timestamp = cursor.fetchone()
         return StoredItem(data, timestamp, created=version == 1, seq=seq)
 
-    def delete(self, stream: str, group_id: str, id: str, *, unwritten_since: datetime | None = None
-               ) -> StoredItem | None:
-        """Delete the item; with ``unwritten_since``, only if it was not written since then, decided by the
-        delete statement itself (retention: an item rewritten meanwhile stays)."""
+    def delete(self, stream: str, group_id: str, id: str, *, unwritten_since: datetime | None = None,
+               created_by: datetime | None = None) -> StoredItem | None:
+        """Delete the item; with ``unwritten_since``, only if it was not written since then; with ``created_by``,
+        only if it was created by then (not deleted and created again since). Decided by the delete statement
+        itself (retention: an item rewritten or created again meanwhile stays)."""
         alias = self.db_alias()
         connection = connections[alias]
         try:
             with transaction.atomic(using=alias):
                 seq, _floor = StreamGroup.objects.bump(alias, stream, group_id)
-                found = self._remove(connection, stream, group_id, id, unwritten_since)
+                found = self._remove(connection, stream, group_id, id, unwritten_since, created_by)
                 if found is None:
                     raise _Nothing  # nothing deleted: undo the bump
                 data, previous = found
@@ -152,12 +153,16 @@ class DatabaseBackend(Backend):
 
     @staticmethod
     def _remove(connection: Any, stream: str, group_id: str, id: str,
-                unwritten_since: datetime | None = None) -> tuple[dict[str, Any], int] | None:
+                unwritten_since: datetime | None = None, created_by: datetime | None = None
+                ) -> tuple[dict[str, Any], int] | None:
         if _fast(connection):
             condition, params = "", [stream, group_id, id]
             if unwritten_since is not None:
-                condition = " AND updated_at < %s"
+                condition += " AND updated_at < %s"
                 params.append(connection.ops.adapt_datetimefield_value(unwritten_since))
+            if created_by is not None:
+                condition += " AND created_at <= %s"
+                params.append(connection.ops.adapt_datetimefield_value(created_by))
             with connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {connection.ops.quote_name(_ITEMS)} WHERE stream = %s AND "
                                f"group_id = %s AND item_id = %s{condition} RETURNING data, timestamp", params)
@@ -168,6 +173,8 @@ class DatabaseBackend(Backend):
         items = StreamItem.objects.using(connection.alias)
         if unwritten_since is not None:
             items = items.filter(updated_at__lt=unwritten_since)
+        if created_by is not None:
+            items = items.filter(created_at__lte=created_by)
         found = (items.select_for_update().filter(stream=stream, group_id=group_id, item_id=id)
                  .values_list("pk", "data", "timestamp").first())
         if found is None:
