@@ -216,10 +216,11 @@ class Receive:
 
 
 async def asgi(steps: StepsHandler, method: str, path: str, *, headers: list[tuple[bytes, bytes]] | None = None,
-               receive: Receive | None = None) -> tuple[int | None, dict[bytes, bytes], bytes]:
+               receive: Receive | None = None, host: bytes = b"localhost",
+               ) -> tuple[int | None, dict[bytes, bytes], bytes]:
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
              "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
-             "headers": [(b"host", b"localhost"), *(headers or [])], "client": ("127.0.0.1", 1),
+             "headers": [(b"host", host), *(headers or [])], "client": ("127.0.0.1", 1),
              "server": ("localhost", 80)}
     sent: list[dict[str, Any]] = []
 
@@ -273,6 +274,18 @@ async def test_common_middleware_refuses_a_user_agent_unless_excluded(steps_sett
     steps_settings.MOTIA = {**steps_settings.MOTIA, "API_MIDDLEWARE_EXCLUDE": exclude}
     got, _, _ = await asgi(StepsHandler(), "GET", "/text", headers=[(b"user-agent", b"HostileBot/2")])
     assert got == status
+
+
+@pytest.mark.parametrize("middleware", [[], ["django.middleware.clickjacking.XFrameOptionsMiddleware"], "example"])
+@pytest.mark.parametrize(("method", "path"), [("GET", "/text"), ("POST", "/echo/a/b")])
+async def test_a_disallowed_host_is_400_whatever_the_middleware(steps_settings, middleware, method, path):
+    """Django's own views answer a Host that ALLOWED_HOSTS refuses with 400 only if some middleware asks for the
+    host; API steps answer it whatever MIDDLEWARE holds, none included."""
+    steps_settings.MIDDLEWARE = EXAMPLE_MIDDLEWARE if middleware == "example" else middleware
+    status, _, _ = await asgi(StepsHandler(), method, path, host=b"evil.example")
+    assert status == 400
+    allowed, _, _ = await asgi(StepsHandler(), "GET", "/text")
+    assert allowed == 200
 
 
 async def signed_in(django_user_model: Any) -> str:
