@@ -188,3 +188,29 @@ def test_event_timeout_seconds_is_the_default_and_a_timed_out_attempt_is_retried
     event = Event.objects.get(topic="worker.slow")
     assert (event.status, event.attempts) == ("done", 2)
     assert StateEntry.objects.filter(group="slow-done", key="k").exists()
+
+
+SLEEPY_CRON = '''import asyncio
+
+config = {"type": "cron", "name": "SleepyCron", "cron": "0 3 * * *", "emits": [], "timeout": 0.2}
+
+
+async def handler(context):
+    await asyncio.sleep(60)
+'''
+
+
+@pytest.mark.django_db
+def test_a_cron_step_over_its_timeout_fails_its_run(settings, tmp_path):
+    from motia_django.steps.cron import enqueue_run
+    from motia_django.steps.registry import step_registry
+
+    (tmp_path / "sleepy_cron_step.py").write_text(SLEEPY_CRON)
+    use_steps(settings, tmp_path, EVENT_RETRY_BACKOFF=0, EVENT_MAX_ATTEMPTS=1, EVENTS_IN_PROCESS=False)
+    run = enqueue_run(step_registry.cron_step("SleepyCron"))  # "run now", as the admin's action does
+    assert run is not None
+    started = time.monotonic()
+    run_pending_events()
+    assert time.monotonic() - started < 30
+    run.refresh_from_db()
+    assert run.status == "dead" and "step 'SleepyCron' ran longer than its timeout of 0.2s" in run.last_error
