@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import orjson
@@ -113,8 +114,9 @@ def encoded_size(text: str) -> int:
 def decode(text: str | bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
     """Parse JSON strictly: no NaN or infinities, no lone surrogates, no NUL in a string, nesting at most
     ``max_depth`` deep (None: orjson's own bound, 1024). Raises ``ValueError`` saying why, and where: a value of
-    valid JSON syntax that breaks the rule (a lone surrogate, NUL, NaN, a big integer) is named by its path
-    (``message: a string that is not valid Unicode (a lone surrogate)``); a syntax error by its position."""
+    valid JSON syntax that breaks the rule (a lone surrogate, NUL, NaN, an integer past 64 bits, which orjson
+    would read as a float) is named by its path (``message: a string that is not valid Unicode (a lone
+    surrogate)``); a syntax error by its position."""
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -122,6 +124,10 @@ def decode(text: str | bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
         if found is None:
             raise
         raise ValueError(_at(*found)) from None
+    if _long_number(text):
+        found = _lenient_problem(text)  # orjson reads an integer past 64 bits as a float: refused, not rounded
+        if found is not None:
+            raise ValueError(_at(*found))
     if _has_nul_escape(text) and _holds_nul(value):
         found = find_problem(value)
         raise ValueError(_at(*found) if found else "a string holds NUL (\\u0000), which PostgreSQL cannot store")
@@ -130,6 +136,14 @@ def decode(text: str | bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
         if depth > max_depth:
             raise ValueError(f"JSON nested {depth} deep; at most {max_depth} is accepted")
     return value
+
+
+#: 19 digits or more: an integer that may be past 64 bits (``-9223372036854775809`` has 19).
+_LONG_BYTES, _LONG_TEXT = re.compile(rb"[0-9]{19,}"), re.compile(r"[0-9]{19,}")
+
+
+def _long_number(text: str | bytes) -> bool:
+    return bool(_LONG_BYTES.search(text) if isinstance(text, bytes) else _LONG_TEXT.search(text))
 
 
 def _at(path: str, reason: str) -> str:

@@ -148,3 +148,20 @@ def test_a_bad_string_anywhere_in_a_document_is_refused_by_its_path(document, es
         decode(text)
     where = ".".join(path)
     assert str(caught.value).startswith(f"{where}: " if where else "a string"), (text, caught.value)
+
+
+@pytest.mark.parametrize("number", [2**64, 2**64 + 1, -(2**63) - 1, 10**30, -(10**40)])
+def test_an_integer_past_64_bits_is_refused_by_its_path_not_read_as_a_float(number):
+    with pytest.raises(ValueError, match=r"^a\.0: an integer out of the 64-bit range"):
+        decode(f'{{"a": [{number}], "s": "1234567890123456789012"}}')
+
+
+@given(st.integers(-(2**63), 2**64 - 1), st.integers(19, 40))
+def test_integers_in_range_are_read_exactly_and_long_digit_strings_are_fine(number, digits):
+    assert decode(f'{{"n": {number}, "s": "{"7" * digits}"}}'.encode()) == {"n": number, "s": "7" * digits}
+
+
+@given(st.one_of(st.integers(max_value=-(2**63) - 1), st.integers(min_value=2**64)))
+def test_any_integer_out_of_range_is_refused(number):
+    with pytest.raises(ValueError, match="64-bit range"):
+        decode(f"[{number}]")
