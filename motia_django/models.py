@@ -84,12 +84,13 @@ class StreamItem(models.Model):
 
 
 class StreamGroupManager(models.Manager["StreamGroup"]):
-    def bump(self, alias: str, stream: str, group_id: str, floor: int = 0, *, advance: bool = False) -> tuple[int, int]:
+    def bump(self, alias: str, stream: str, group_id: str, floor: int = 0, *, advance: bool = False,
+             by: int = 1) -> tuple[int, int]:
         """One more write to the group (its row locked until commit): returns ``(seq, floor)``; ``floor``
         raises the group's timestamp floor (a delete's timestamp). With ``advance``, the floor moves to
         ``max(floor, previous floor + 1)``: the group itself hands out strictly increasing timestamps (streams
-        whose rows keep none, such as model-backed ones). One statement where the database has
-        upsert+RETURNING."""
+        whose rows keep none, such as model-backed ones). ``by`` writes at once (a batch): ``seq`` is then the
+        last one's. One statement where the database has upsert+RETURNING."""
         connection = connections[alias]
         if connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert:
             table = connection.ops.quote_name(self.model._meta.db_table)
@@ -97,10 +98,10 @@ class StreamGroupManager(models.Manager["StreamGroup"]):
             previous = f"{table}.floor + 1" if advance else f"{table}.floor"
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"INSERT INTO {table} (stream, group_id, seq, floor) VALUES (%s, %s, 1, %s) "
-                    f"ON CONFLICT (stream, group_id) DO UPDATE SET seq = {table}.seq + 1, "
+                    f"INSERT INTO {table} (stream, group_id, seq, floor) VALUES (%s, %s, %s, %s) "
+                    f"ON CONFLICT (stream, group_id) DO UPDATE SET seq = {table}.seq + excluded.seq, "
                     f"floor = {greatest}({previous}, excluded.floor) RETURNING seq, floor",
-                    [stream, group_id, floor])
+                    [stream, group_id, by, floor])
                 seq, new_floor = cursor.fetchone()
             return int(seq), int(new_floor)
         groups = self.using(alias)
@@ -108,13 +109,13 @@ class StreamGroupManager(models.Manager["StreamGroup"]):
             with transaction.atomic(using=alias):
                 row = groups.select_for_update().filter(stream=stream, group_id=group_id).first()
                 if row is not None:
-                    row.seq, row.floor = row.seq + 1, max(row.floor + advance, floor)
+                    row.seq, row.floor = row.seq + by, max(row.floor + advance, floor)
                     row.save(update_fields=["seq", "floor"])
                     return row.seq, row.floor
                 try:
                     with transaction.atomic(using=alias):
-                        groups.create(stream=stream, group_id=group_id, seq=1, floor=floor)
-                    return 1, floor
+                        groups.create(stream=stream, group_id=group_id, seq=by, floor=floor)
+                    return by, floor
                 except IntegrityError:
                     continue  # created concurrently: bump that row
 

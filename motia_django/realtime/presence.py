@@ -116,10 +116,11 @@ def depart(stream: Stream, group_id: str, member: str, connection_id: str) -> No
 
 
 def apply(changes: list[PresenceChange]) -> None:
-    """Arrivals and departures, in one transaction with a number of statements that does not grow with them but
-    for the items created or deleted: one upsert of the arrivals' leases, one delete of the departures' (in
-    chunks), one query for the leases left and one for the items there are; then each member whose presence
-    changed gets its item created or deleted. The end state is what applying them one by one would leave: a
+    """Arrivals and departures, in one transaction with a number of statements that does not grow with them: one
+    upsert of the arrivals' leases, one delete of the departures' (per group, in chunks), one query for the
+    leases left and one for the items there are; then, per group, the members who left have their items deleted
+    and those who came have them created, a few statements each way (``Stream._remove_many``, ``_store_many``),
+    each member's change published on its own. The end state is what applying them one by one would leave: a
     member who leaves and comes back within one batch keeps the item they had."""
     now = timezone.now()
     last = {(c.key, c.connection_id): c for c in changes}  # a socket's last change wins
@@ -141,18 +142,25 @@ def apply(changes: list[PresenceChange]) -> None:
         first: dict[tuple[str, str, str], Arrival] = {}
         for change in arrivals.values():
             first.setdefault(change.key, change)
+        creates: dict[tuple[Stream, str], list[tuple[str, dict[str, Any], str]]] = {}
+        deletes: dict[tuple[Stream, str], list[str]] = {}
         for key, stream in keys.items():
             if key in held and key not in present:
                 arrival = first.get(key)
                 data = (_data(stream, key[2], arrival.subscription, arrival.auth_context) if arrival is not None
                         else _present.get(key) or _data(stream, key[2], {}, None))
-                stream.set(key[1], key[2], data)
+                checked, encoded = stream._checked(key[1], key[2], data)
+                creates.setdefault((stream, key[1]), []).append((key[2], checked, encoded))
                 _present[key] = data
             elif key not in held and key in present:
                 _present.pop(key, None)
-                stream.delete(key[1], key[2])
+                deletes.setdefault((stream, key[1]), []).append(key[2])
             elif key not in held:
                 _present.pop(key, None)
+        for (stream, group_id), ids in deletes.items():  # per group: a few statements, one change per member
+            stream._remove_many(group_id, ids)
+        for (stream, group_id), items in creates.items():
+            stream._store_many(group_id, items)
 
 
 def _ttl(stream: Stream) -> float:

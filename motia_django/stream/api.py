@@ -159,6 +159,25 @@ class Stream:
                 self._publish("delete", group_id, id, stored)
         return stored
 
+    @traced_write("set", item=False)
+    def _store_many(self, group_id: str, items: list[tuple[str, dict[str, Any], str]]) -> list[StoredItem]:
+        """``_store`` for several items of one group (validated, distinct ids): the backend writes them in a
+        few statements, and each is published as its own change (presence's batches)."""
+        with self._atomic():
+            stored = self.backend.set_many(self.name, group_id, items)
+            for (id, _data, _encoded), one in zip(items, stored, strict=True):
+                self._publish("create" if one.created else "update", group_id, id, one)
+        return stored
+
+    @traced_write("delete", item=False)
+    def _remove_many(self, group_id: str, ids: list[str]) -> list[tuple[str, StoredItem]]:
+        """``_remove`` for several items of one group (distinct ids); returns what was deleted."""
+        with self._atomic():
+            removed = self.backend.delete_many(self.name, group_id, ids)
+            for id, stored in removed:
+                self._publish("delete", group_id, id, stored)
+        return removed
+
     @traced_write("expire")
     def expire(self, group_id: str, id: str, unwritten_since: datetime | None = None, *,
                created_by: datetime | None = None) -> bool:

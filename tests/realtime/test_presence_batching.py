@@ -57,25 +57,25 @@ def test_a_re_arrival_renews_its_lease_instead_of_failing():
 
 @pytest.mark.django_db(transaction=True)
 @override_settings(STREAMS=HERE)
-def test_statements_grow_only_with_the_items_written():
-    def statements(n: int, group: str) -> int:
+def test_statements_do_not_grow_with_the_members():
+    """Leases, lookups and the members' items alike: a batch of 150 arrivals (or departures) in one group takes
+    as many statements as a batch of 5, and past a chunk (100 rows, 200 lookups) a few more."""
+    def statements(n: int, group: str, leave: bool = False) -> int:
         batch = [arrival(f"m{i}", f"c{group}{i}", group) for i in range(n)]
         presence.apply(batch[:1])  # one member already present: nothing written for it
+        if leave:
+            presence.apply(batch)
+            batch = [departure(f"m{i}", f"c{group}{i}", group) for i in range(n)]
         with CaptureQueriesContext(connection) as queries:
             presence.apply(batch)
-        return len(queries) - (n - 1) * _per_item_write()
+        return len(queries)
 
     few = statements(5, "g5")
-    assert statements(150, "g150") == few
-    assert statements(250, "g250") <= few + 3  # past a chunk: one more lease upsert and two more lookups
-
-
-def _per_item_write() -> int:
-    """Statements one stream.set makes in this database (an upsert, or a select and an insert)."""
-    with CaptureQueriesContext(connection) as queries:
-        streams.here.set("probe", "p", {})
-    streams.here.delete("probe", "p")
-    return len(queries)
+    assert statements(90, "g90") == few
+    assert statements(250, "g250") <= few + 5  # past chunks: more lease upserts, lookups and item upserts
+    few = statements(5, "l5", leave=True)
+    assert statements(90, "l90", leave=True) == few
+    assert statements(250, "l250", leave=True) <= few + 5
 
 
 @pytest.mark.django_db(transaction=True)

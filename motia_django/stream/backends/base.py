@@ -49,6 +49,15 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def delete(self, stream: str, group_id: str, id: str) -> StoredItem | None: ...
 
+    def set_many(self, stream: str, group_id: str, items: list[tuple[str, dict[str, Any], str]]) -> list[StoredItem]:
+        """``set`` for each ``(id, data, encoded)`` of one group (distinct ids), in order; a storage that can write
+        them in a few statements overrides it (presence writes a join flood's members this way)."""
+        return [self.set(stream, group_id, id, data, encoded) for id, data, encoded in items]
+
+    def delete_many(self, stream: str, group_id: str, ids: list[str]) -> list[tuple[str, StoredItem]]:
+        """``delete`` for each of ``ids`` (distinct) of one group, in order; returns what was deleted."""
+        return [(id, stored) for id in ids if (stored := self.delete(stream, group_id, id)) is not None]
+
     @abc.abstractmethod
     def get_group(self, stream: str, group_id: str, limit: int | None = None) -> list[tuple[str, StoredItem]]:
         """The group's items oldest first; with ``limit``, only the newest ``limit`` of them."""

@@ -31,6 +31,7 @@ __all__ = ["DatabaseBackend", "group_seqs"]
 
 _ITEMS = StreamItem._meta.db_table
 _GROUPS = StreamGroup._meta.db_table
+_BATCH = 100  # rows per statement of a batch write: 8 parameters each, well under SQLite's limit
 
 
 class _Nothing(Exception):
@@ -150,6 +151,71 @@ class DatabaseBackend(Backend):
         except _Nothing:
             return None
         return StoredItem(data, timestamp, seq=seq)
+
+    def set_many(self, stream: str, group_id: str, items: list[tuple[str, dict[str, Any], str]]) -> list[StoredItem]:
+        """One group bump for all of them and one multi-row upsert per ``_BATCH`` items; each gets its own
+        sequence number, in order, as one-by-one ``set`` calls would."""
+        alias = self.db_alias()
+        connection = connections[alias]
+        if len(items) < 2 or not _fast(connection):
+            return super().set_many(stream, group_id, items)
+        q, greatest = connection.ops.quote_name, _greatest(connection)
+        now = timezone.now()
+        dt = connection.ops.adapt_datetimefield_value(now)
+        json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+        found: dict[str, tuple[int, int]] = {}
+        with transaction.atomic(using=alias):
+            seq, floor = StreamGroup.objects.bump(alias, stream, group_id, by=len(items))
+            for start in range(0, len(items), _BATCH):
+                chunk = items[start:start + _BATCH]
+                row = f"(%s, %s, %s, {json_param}, 1, {greatest}(%s, {int(floor)} + 1), %s, %s)"
+                params: list[Any] = []
+                for id, _data, encoded in chunk:
+                    params += [stream, group_id, id, encoded, now_ms(), dt, dt]
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"INSERT INTO {q(_ITEMS)} (stream, group_id, item_id, data, version, timestamp, created_at, "
+                        f"updated_at) VALUES {', '.join([row] * len(chunk))} ON CONFLICT (stream, group_id, item_id) "
+                        f"DO UPDATE SET data = excluded.data, version = {q(_ITEMS)}.version + 1, timestamp = "
+                        f"{greatest}(excluded.timestamp, {q(_ITEMS)}.timestamp + 1), updated_at = excluded.updated_at "
+                        f"RETURNING item_id, version, timestamp", params)
+                    found.update((item_id, (version, ts)) for item_id, version, ts in cursor.fetchall())
+        first = seq - len(items) + 1
+        return [StoredItem(data, found[id][1], created=found[id][0] == 1, seq=first + i)
+                for i, (id, data, _encoded) in enumerate(items)]
+
+    def delete_many(self, stream: str, group_id: str, ids: list[str]) -> list[tuple[str, StoredItem]]:
+        """The group row locked first (as every write does), one ``DELETE ... RETURNING`` per ``_BATCH`` ids, then
+        one bump of the group by what was deleted: each deleted item its own sequence number, in order."""
+        alias = self.db_alias()
+        connection = connections[alias]
+        if len(ids) < 2 or not _fast(connection):
+            return super().delete_many(stream, group_id, ids)
+        q, greatest = connection.ops.quote_name, _greatest(connection)
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        deleted: dict[str, tuple[dict[str, Any], int]] = {}
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            cursor.execute(f"SELECT seq FROM {q(_GROUPS)} WHERE stream = %s AND group_id = %s{lock}",
+                           [stream, group_id])
+            if cursor.fetchone() is None:
+                return []  # a group never written has no items
+            for start in range(0, len(ids), _BATCH):
+                chunk = ids[start:start + _BATCH]
+                cursor.execute(f"DELETE FROM {q(_ITEMS)} WHERE stream = %s AND group_id = %s AND item_id IN "
+                               f"({', '.join(['%s'] * len(chunk))}) RETURNING item_id, data, timestamp",
+                               [stream, group_id, *chunk])
+                for item_id, data, previous in cursor.fetchall():
+                    deleted[item_id] = (decode(data) if isinstance(data, str | bytes) else data, int(previous))
+            if not deleted:
+                return []
+            stamps = {id: next_timestamp(previous) for id, (_data, previous) in deleted.items()}
+            cursor.execute(f"UPDATE {q(_GROUPS)} SET seq = seq + %s, floor = {greatest}(floor, %s) "
+                           f"WHERE stream = %s AND group_id = %s RETURNING seq",
+                           [len(deleted), max(stamps.values()), stream, group_id])
+            (seq,) = cursor.fetchone()
+        gone = [id for id in ids if id in deleted]
+        first = int(seq) - len(gone) + 1
+        return [(id, StoredItem(deleted[id][0], stamps[id], seq=first + i)) for i, id in enumerate(gone)]
 
     @staticmethod
     def _remove(connection: Any, stream: str, group_id: str, id: str,

@@ -181,3 +181,76 @@ def test_group_seqs_of_many_groups(db):
         put(db, group, "a")
     keys = [(S, f"g{i}") for i in range(1_200)]  # more than one batch of 500
     assert group_seqs(keys) == {(S, group): 1 for group in written}
+
+
+# --- batches (presence's arrivals and departures) ------------------------------------------------------------
+
+
+def _state(db: DatabaseBackend, group: str) -> tuple[list[tuple[str, dict]], int]:
+    return [(id, stored.data) for id, stored in db.get_group(S, group)], StreamGroup.objects.get(
+        stream=S, group_id=group).seq
+
+
+def test_set_many_writes_each_item_with_its_own_sequence_number(db, clock):
+    put(db, "g", "b", n=0)
+    clock.ms = 2_000
+    stored = db.set_many(S, "g", [(id, {"n": i}, encode({"n": i})) for i, id in enumerate(["a", "b", "c"])])
+    assert [(s.seq, s.created, s.data) for s in stored] == [(2, True, {"n": 0}), (3, False, {"n": 1}),
+                                                            (4, True, {"n": 2})]
+    assert [s.timestamp for s in stored] == [2_000, 2_000, 2_000]
+    assert _state(db, "g") == ([("b", {"n": 1}), ("a", {"n": 0}), ("c", {"n": 2})], 4)
+
+
+def test_set_many_stamps_past_the_groups_floor_and_the_items_last_write(db, clock):
+    put(db, "g", "a", n=0)
+    clock.ms = 500  # the clock went back: timestamps still grow
+    put(db, "g", "x", n=0)
+    db.delete(S, "g", "x")
+    [a, b] = db.set_many(S, "g", [("a", {"n": 1}, encode({"n": 1})), ("b", {"n": 1}, encode({"n": 1}))])
+    floor = StreamGroup.objects.get(stream=S, group_id="g").floor
+    assert a.timestamp > 1_000 and b.timestamp > floor
+
+
+def test_delete_many_deletes_what_exists_each_with_its_own_sequence_number(db, clock):
+    for id in "abc":
+        put(db, "g", id, k=id)
+    clock.ms = 5_000
+    removed = db.delete_many(S, "g", ["c", "missing", "a"])
+    assert [(id, s.data, s.seq, s.timestamp) for id, s in removed] == [("c", {"k": "c"}, 4, 5_000),
+                                                                        ("a", {"k": "a"}, 5, 5_000)]
+    assert _state(db, "g") == ([("b", {"k": "b"})], 5)
+    assert StreamGroup.objects.get(stream=S, group_id="g").floor == 5_000
+    assert db.delete_many(S, "g", ["a", "c"]) == [] and _state(db, "g")[1] == 5  # nothing deleted: no gap
+    assert db.delete_many(S, "never-written", ["a", "b"]) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_batches_end_as_one_by_one_writes_do():
+    """hypothesis: any sequence of batch sets and deletes on a group leaves the items, their create flags and the
+    sequence numbers that the same writes made one at a time leave on another group."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    ids = st.lists(st.sampled_from("abcdefgh"), unique=True, min_size=0, max_size=6)
+    ops = st.lists(st.tuples(st.booleans(), ids), max_size=8)
+    db = DatabaseBackend()
+    run = [0]
+
+    @settings(max_examples=40, deadline=None, database=None)
+    @given(ops=ops)
+    def check(ops: list[tuple[bool, list[str]]]) -> None:
+        run[0] += 1
+        batched, single = f"batch-{run[0]}", f"single-{run[0]}"
+        for write, chunk in ops:
+            items_ = [(id, {"v": f"{id}{run[0]}"}, encode({"v": f"{id}{run[0]}"})) for id in chunk]
+            if write:
+                got = [(s.created, s.seq) for s in db.set_many(S, batched, items_)]
+                want = [(s.created, s.seq) for s in (db.set(S, single, *item) for item in items_)]
+            else:
+                got = [(id, s.seq) for id, s in db.delete_many(S, batched, chunk)]
+                want = [(id, s.seq) for id in chunk if (s := db.delete(S, single, id)) is not None]
+            assert got == want
+        assert [(id, s.data) for id, s in db.get_group(S, batched)] == [
+            (id, s.data) for id, s in db.get_group(S, single)]
+
+    check()
