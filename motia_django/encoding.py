@@ -150,11 +150,16 @@ def _at(path: str, reason: str) -> str:
     return f"{path}: {reason}" if path else reason
 
 
+#: The longest text ``decode`` parses a second time to name what it refuses (more than Django's default body limit;
+#: Python's parser takes about 0.15 s a MB of the most contrived JSON).
+_LENIENT_MAX = 4 * 1024 * 1024
+
+
 def _lenient_problem(text: str | bytes) -> tuple[str, str] | None:
-    """Where ``text``, which orjson refused, breaks the rule, if it is JSON to Python's own parser (which reads lone
-    surrogates, NaN and big integers): its path and reason, or None. Only for shallow text (Python's parser
-    recurses)."""
-    if _brackets(text) > MAX_DEPTH:
+    """Where ``text``, which orjson refused or would read as a float, breaks the rule, if it is JSON to Python's own
+    parser (which reads lone surrogates, NaN and big integers exactly): its path and reason, or None. Nesting too
+    deep for that parser is its ``RecursionError``, caught: None."""
+    if len(text) > _LENIENT_MAX:
         return None
     try:
         value = json.loads(text)

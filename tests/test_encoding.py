@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from motia_django.encoding import decode, encode
@@ -102,6 +102,8 @@ def test_what_encode_accepts_decode_reads_back(value):
     (b'{"n": NaN}', "n: a number that is not finite"),
     (b'["ok\\udbff"]', "0: a string that is not valid Unicode"),
     (b'{"k": {"\\ud800": 1}}', "k: an object key is not valid Unicode"),
+    (b"[" + b"[], " * 100 + b'"\\ud800"]', "100: a string that is not valid Unicode"),  # many brackets, shallow
+    (b"[" * 50 + b'"\\ud800"' + b"]" * 50, "0." * 49 + "0: a string that is not valid Unicode"),
 ])
 def test_decode_names_the_path_of_a_value_that_breaks_the_rule(text, message):
     with pytest.raises(ValueError) as caught:
@@ -136,6 +138,7 @@ _leaves = (st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
            | st.text(st.characters(**_printable, exclude_characters='"\\')))
 
 
+@settings(deadline=None)  # a busy CI machine must not fail it on time
 @given(st.recursive(st.just(_MARKER) | _leaves, lambda inner: st.lists(inner, max_size=3)
                     | st.dictionaries(_keys, inner, max_size=3), max_leaves=12),
        st.sampled_from(["\\ud800", "\\udfff", "a\\udbffb", "\\udc00\\ud800", "x\\u0000"]))
@@ -156,11 +159,13 @@ def test_an_integer_past_64_bits_is_refused_by_its_path_not_read_as_a_float(numb
         decode(f'{{"a": [{number}], "s": "1234567890123456789012"}}')
 
 
+@settings(deadline=None)  # a busy CI machine must not fail it on time
 @given(st.integers(-(2**63), 2**64 - 1), st.integers(19, 40))
 def test_integers_in_range_are_read_exactly_and_long_digit_strings_are_fine(number, digits):
     assert decode(f'{{"n": {number}, "s": "{"7" * digits}"}}'.encode()) == {"n": number, "s": "7" * digits}
 
 
+@settings(deadline=None)  # a busy CI machine must not fail it on time
 @given(st.one_of(st.integers(max_value=-(2**63) - 1), st.integers(min_value=2**64)))
 def test_any_integer_out_of_range_is_refused(number):
     with pytest.raises(ValueError, match="64-bit range"):
