@@ -303,6 +303,41 @@ def test_an_address_over_max_connections_per_ip_is_refused(ip_capped):
         client.close()
 
 
+def _all_served(port: int, count: int) -> bool:
+    """Open ``count`` sockets from this address; True if each was served (all are closed again)."""
+    clients = [HandshakeSocket(port) for _ in range(count)]
+    try:
+        for client in clients:
+            if client.status != 101:
+                return False
+            client.join("chatMessage", "public", "s")
+            client.json()  # Daphne: a refused socket is closed here (4029)
+        return True
+    except Closed:
+        return False
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_sockets_that_reset_give_their_places_back(ip_capped):
+    """Sockets dropped with a TCP reset (no close frame), again and again, never use up an address's places: the
+    server notices each drop, and the address holds as many sockets as before."""
+    def places_free() -> None:
+        for _ in range(100):
+            if _all_served(ip_capped.port, 3):
+                return
+            time.sleep(0.1)  # the server has not seen every drop yet
+        raise AssertionError("the dropped sockets kept their places")
+
+    for _ in range(5):
+        places_free()
+        for client in [HandshakeSocket(ip_capped.port) for _ in range(3)]:
+            served(client)
+            client.reset()
+    places_free()
+
+
 # --- presence and access ------------------------------------------------------------------------------------------
 
 
