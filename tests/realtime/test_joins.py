@@ -172,3 +172,25 @@ async def test_re_joins_run_can_access_again():
     assert error_code(await alice.next()) == "STREAM_ACCESS_DENIED"
     assert [c[0] for c in access_calls[calls + 1:]] == ["room", "roomPresence", "room"]
     await alice.close()
+
+
+LOBBY = {"lobby": {"schema": {"type": "object"}},
+         "lobbyPresence": {"schema": {"type": "object"}, "presence": {"tracks": "lobby", "ttl": 3600}}}
+
+
+@pytest.mark.parametrize(("policy", "anonymous_may"), [("authenticated", False), ("allow", True)])
+async def test_a_presence_stream_applies_the_default_policy_of_the_stream_it_tracks(policy, anonymous_may):
+    """The tracked stream has no canAccess: DEFAULT_ACCESS decides for it and for who is present in it."""
+    with override_settings(STREAMS=LOBBY, MOTIA={**AUTH, "DEFAULT_ACCESS": policy}):
+        anonymous = await Client().connect()
+        bob = await Client(subprotocols=["Authorization", "bob-token"]).connect()
+        for client, may in ((anonymous, anonymous_may), (bob, True)):
+            for stream, item in (("lobby", None), ("lobbyPresence", None), ("lobbyPresence", "bob")):
+                await client.join(stream, "hall", *([item] if item else []))
+                frame = await client.next()
+                if may:
+                    assert frame["event"]["type"] == "sync", (policy, stream, frame)
+                else:
+                    assert error_code(frame) == "STREAM_ACCESS_DENIED", (policy, stream, frame)
+        await anonymous.close()
+        await bob.close()
