@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import resource
 import sys
 import time
@@ -70,6 +71,17 @@ def rss_kib(pids: list[int]) -> int:
             for task in Path(f"/proc/{pid}/task").iterdir():
                 with contextlib.suppress(OSError):
                     todo += [int(c) for c in (task / "children").read_text().split()]
+    return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (threads included)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
     return total
 
 
@@ -336,6 +348,8 @@ async def fanout(args: argparse.Namespace) -> Json:
     last: list[float] = []
     first: list[float] = []
     missing = bad_status = 0
+    pids = [int(p) for p in args.pids.split(",") if p]
+    busy_from = cpu_seconds(pids)
     for i in range(args.warmup + args.ops):
         key = f"{group}-{i}"
         arrived = collector.expect(key)
@@ -351,12 +365,13 @@ async def fanout(args: argparse.Namespace) -> Json:
         if len(times) == n:
             last.append(max(times) - t0)
             first.append(min(times) - t0)
+    busy = cpu_seconds(pids) - busy_from if pids else None
     await asyncio.sleep(0.5)
     http.close()
     await asyncio.gather(*(s.close() for s in subs))
     return {"subscribers": n, "connected": len(subs), "open_s": open_s, "last": summary(last),
             "first": summary(first), "missing": missing, "duplicates": collector.duplicates,
-            "bad_status": bad_status}
+            "bad_status": bad_status, "busy_cpu_s": busy}
 
 
 async def tokens(args: argparse.Namespace) -> Json:

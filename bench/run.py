@@ -108,6 +108,7 @@ class Target:
     subs: Server
     writer: Server
     extra: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    redis_url: str | None = None
 
     @property
     def server_pids(self) -> list[int]:
@@ -179,7 +180,7 @@ def system(name: str, setup: str, server: str, args: argparse.Namespace, tmp: Pa
                     log = (tmp / f"worker-{server}.log").open("ab")
                     extra.append(subprocess.Popen([PY, str(code / "manage.py"), "motia_worker"],
                                                   env=env, cwd=code, stdout=log, stderr=subprocess.STDOUT))
-            yield Target(name, subs, writer, extra)
+            yield Target(name, subs, writer, extra, redis_url)
         finally:
             for proc in extra:
                 proc.terminate()
@@ -269,8 +270,11 @@ def run_scenarios(target: Target, plan: Plan, only: set[str], profile_to: Path |
         _stop_profiler(spy)
     if "latency" in only:
         spy = _start_profiler(target, profile_to)
+        redis_before = _redis_stats(target.redis_url)
         res["latency"] = _with_cpu(target, plan.latency_ops + plan.latency_warmup, lambda: loadgen(
             "latency", target, "--ops", str(plan.latency_ops), "--warmup", str(plan.latency_warmup)))
+        _per_op_redis(res["latency"], redis_before, _redis_stats(target.redis_url),
+                      plan.latency_ops + plan.latency_warmup)
         _stop_profiler(spy)
     if "throughput" in only:
         before = cpu_seconds(target.server_pids)
@@ -282,7 +286,11 @@ def run_scenarios(target: Target, plan: Plan, only: set[str], profile_to: Path |
     if "fanout" in only:
         for n in plan.fanouts:
             res[f"fanout{n}"] = loadgen("fanout", target, "--subscribers", str(n), "--ops", str(plan.fanout_ops),
-                                        "--warmup", "2", "--timeout", "30")
+                                        "--warmup", "2", "--timeout", "30",
+                                        "--pids", ",".join(map(str, target.server_pids)))
+            busy = res[f"fanout{n}"].get("busy_cpu_s")
+            if busy is not None:  # the servers' CPU while the writes were fanned out, per delivery
+                res[f"fanout{n}"]["server_cpu_us_per_delivery"] = busy * 1e6 / ((plan.fanout_ops + 2) * n)
     if "sustained" in only:
         res["sustained"] = _with_cpu(target, int(plan.sustained_s * plan.sustained_rate), lambda: loadgen(
             "sustained", target, "--subscribers", str(plan.sustained_subs), "--rate", str(plan.sustained_rate),
@@ -295,6 +303,28 @@ def run_scenarios(target: Target, plan: Plan, only: set[str], profile_to: Path |
         res["tokens"] = loadgen("tokens", target, "--ops", str(plan.token_runs), "--words", "200")
         _stop_profiler(spy)
     return res
+
+
+def _redis_stats(url: str | None) -> dict[str, int] | None:
+    """Redis's own counters (commands, bytes in and out), for the layer's cost per write (scaled setup)."""
+    if url is None:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        info = client.info("stats")
+    finally:
+        client.close()
+    return {k: int(info[k]) for k in ("total_commands_processed", "total_net_input_bytes", "total_net_output_bytes")}
+
+
+def _per_op_redis(res: dict[str, Any], before: dict[str, int] | None, after: dict[str, int] | None, ops: int) -> None:
+    if before is None or after is None or "error" in res:
+        return
+    res["redis_commands_per_op"] = (after["total_commands_processed"] - before["total_commands_processed"] - 2) / ops
+    res["redis_bytes_per_op"] = sum(after[k] - before[k] for k in ("total_net_input_bytes",
+                                                                   "total_net_output_bytes")) / ops
 
 
 def storm(target: Target, plan: Plan) -> dict[str, Any]:
@@ -400,6 +430,8 @@ ROWS: list[tuple[str, str, str, str, list[tuple[str, float]]]] = [
     ("latency", "http 201 p50", "latency.http.p50", "ms", []),
     ("latency", "http 201 p99", "latency.http.p99", "ms", []),
     ("latency", "server CPU per POST", "latency.server_cpu_ms_per_op", "ms", []),
+    ("latency", "Redis commands per POST (scaled)", "latency.redis_commands_per_op", "", []),
+    ("latency", "Redis bytes per POST (scaled)", "latency.redis_bytes_per_op", "B", []),
     ("latency", "missing+dup", "latency.errors", "", [("zero", 0)]),
     ("throughput", "posts/s (16 posters)", "throughput.posts_per_s", "/s", [("ratio>=", 0.3)]),
     ("throughput", "server CPU per POST", "throughput.server_cpu_ms_per_op", "ms", [("ratio<=", 3)]),
@@ -409,6 +441,7 @@ ROWS: list[tuple[str, str, str, str, list[tuple[str, float]]]] = [
     ("fanout200", "missing+dup", "fanout200.errors", "", [("zero", 0)]),
     ("fanout1000", "last recv p50", "fanout1000.last.p50", "ms", []),
     ("fanout1000", "last recv p99", "fanout1000.last.p99", "ms", [("ratio<=", 0.25), ("abs<=", 100)]),
+    ("fanout1000", "server CPU per delivery", "fanout1000.server_cpu_us_per_delivery", "us", []),
     ("fanout1000", "missing+dup", "fanout1000.errors", "", [("zero", 0)]),
     ("sustained", "last recv p99 (1,000 subs, 10/s)", "sustained.last.p99", "ms", [("abs<=", 250)]),
     ("sustained", "server CPU per write", "sustained.server_cpu_ms_per_op", "ms", []),
