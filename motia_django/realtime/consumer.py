@@ -104,6 +104,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Channels' ``websocket_disconnect`` without its ``close_old_connections`` (a thread hop per closed
+        socket, which is most of a shutdown's cost with thousands of sockets), for the reason above; this
+        consumer joins no layer groups of its own (the relay does, once per process)."""
+        await self.disconnect(message["code"])
+        raise StopConsumer()
+
     # --- connection -----------------------------------------------------------------------------------------
 
     async def connect(self) -> None:

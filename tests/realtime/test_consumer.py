@@ -405,3 +405,24 @@ async def test_a_snapshot_that_cannot_be_read_refuses_the_join_and_a_failed_resy
     hub.resync([("chatMessage", "room")])  # a change was lost, and the snapshot cannot be read either
     output = await client.receive_output(timeout=5)
     assert output == {"type": "websocket.close", "code": 1011}  # the client reconnects: never silently behind
+
+
+async def test_a_socket_makes_no_close_old_connections_hop(monkeypatch):
+    """Channels calls ``close_old_connections`` in a thread before every message and after a disconnect; this
+    consumer uses no connection of its own thread, and skips those hops (a reconnect storm's and a shutdown's
+    largest cost with thousands of sockets)."""
+    import channels.consumer
+    import channels.generic.websocket
+
+    hops: list[str] = []
+
+    async def counted() -> None:
+        hops.append("hop")
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    monkeypatch.setattr(channels.generic.websocket, "aclose_old_connections", counted)
+    client = await Client().connect()
+    await client.join("chatMessage", "hops")
+    assert (await client.next())["event"]["type"] == "sync"
+    await client.close()
+    assert hops == []
