@@ -61,7 +61,7 @@ def percentiles(times: list[float]) -> dict[str, float]:
 async def flood(url: str, stream: str, sockets: int, stop: Any, counts: dict[str, int]) -> None:
     async def one(n: int) -> None:
         try:
-            ws = await connect(url, max_size=None)
+            ws = await connect(url, max_size=None, close_timeout=1)
         except Exception:  # over a connection cap: refused at the handshake
             counts["refused sockets"] = counts.get("refused sockets", 0) + 1
             return
@@ -119,7 +119,8 @@ def main() -> None:
         quiet = post_latencies(server.port, group, args.posts)
         rss_before = rss_bytes(server.proc.pid)
         stop, out = multiprocessing.Event(), multiprocessing.Queue()
-        flooding = multiprocessing.Process(target=flooder, args=(server.ws_url, args.stream, args.sockets, stop, out))
+        flooding = multiprocessing.Process(target=flooder, args=(server.ws_url, args.stream, args.sockets, stop, out),
+                                           daemon=True)
         flooding.start()
         time.sleep(2)  # the flood is on, past each socket's burst
         busy = post_latencies(server.port, group, args.posts)
