@@ -48,7 +48,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.loadgen import rss_kib  # noqa: E402
+from bench.loadgen import cpu_seconds, rss_kib  # noqa: E402
 from tests.support.server import LiveServer, base_env, manage  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -236,17 +236,6 @@ def loadgen(scenario: str, target: Target, *opts: str, timeout: float = 600) -> 
     except subprocess.TimeoutExpired:
         return {"error": [f"timed out after {timeout}s"]}
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds used so far by ``pids`` (threads included; children not)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def _with_cpu(target: Target, ops: int, fn: Any) -> dict[str, Any]:
