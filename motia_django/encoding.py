@@ -21,7 +21,7 @@ import orjson
 
 from motia_django.exceptions import StreamValidationError
 
-__all__ = ["MAX_DEPTH", "decode", "encode", "encode_frame", "encoded_size"]
+__all__ = ["MAX_DEPTH", "RefusedJSON", "decode", "encode", "encode_frame", "encoded_size"]
 
 #: Deepest nesting of objects and arrays a value may have (real documents are far shallower; this keeps every
 #: recursive step, ours and our libraries', far from Python's recursion limit).
@@ -111,30 +111,39 @@ def encoded_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
+class RefusedJSON(ValueError):
+    """What ``decode`` raises for text that breaks the rule: ``path`` names the value (``"message"``, ``"a.0"``;
+    ``""`` for the document or a syntax error), so an API answer can point at the field."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(_at(path, reason))
+        self.path, self.reason = path, reason
+
+
 def decode(text: str | bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
     """Parse JSON strictly: no NaN or infinities, no lone surrogates, no NUL in a string, nesting at most
     ``max_depth`` deep (None: orjson's own bound, 1024). Raises ``ValueError`` saying why, and where: a value of
     valid JSON syntax that breaks the rule (a lone surrogate, NUL, NaN, an integer past 64 bits, which orjson
     would read as a float) is named by its path (``message: a string that is not valid Unicode (a lone
-    surrogate)``); a syntax error by its position."""
+    surrogate)``, with ``path`` set on the ``RefusedJSON`` raised); a syntax error by its position."""
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         found = _lenient_problem(text)
         if found is None:
             raise
-        raise ValueError(_at(*found)) from None
+        raise RefusedJSON(*found) from None
     if _long_number(text):
         found = _lenient_problem(text)  # orjson reads an integer past 64 bits as a float: refused, not rounded
         if found is not None:
-            raise ValueError(_at(*found))
+            raise RefusedJSON(*found)
     if _has_nul_escape(text) and _holds_nul(value):
         found = find_problem(value)
-        raise ValueError(_at(*found) if found else "a string holds NUL (\\u0000), which PostgreSQL cannot store")
+        raise RefusedJSON(*(found or ("", "a string holds NUL (\\u0000), which PostgreSQL cannot store")))
     if max_depth is not None and isinstance(value, dict | list) and _brackets(text) > max_depth:
         depth = _depth(value)
         if depth > max_depth:
-            raise ValueError(f"JSON nested {depth} deep; at most {max_depth} is accepted")
+            raise RefusedJSON("", f"JSON nested {depth} deep; at most {max_depth} is accepted")
     return value
 
 

@@ -29,14 +29,22 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
-from motia_django.encoding import decode
+from motia_django.encoding import RefusedJSON, decode
 
-__all__ = ["RETRY_AFTER_SECONDS", "JSONParser", "exception_handler"]
+__all__ = ["RETRY_AFTER_SECONDS", "BodyParseError", "JSONParser", "exception_handler"]
 
 logger = logging.getLogger("motia_django.api")
 
 #: What a 503 answers in ``Retry-After`` while the database cannot be reached.
 RETRY_AFTER_SECONDS = 5
+
+
+class BodyParseError(ParseError):
+    """A body the JSON rule refuses; ``path`` names the offending value (``""``: the document, or its syntax)."""
+
+    def __init__(self, detail: str, path: str = "") -> None:
+        super().__init__(detail)
+        self.path = path
 
 
 class JSONParser(parsers.JSONParser):
@@ -53,7 +61,8 @@ class JSONParser(parsers.JSONParser):
         try:
             return decode(body)
         except ValueError as exc:
-            raise ParseError(f"JSON parse error - {exc}") from None
+            path = exc.path if isinstance(exc, RefusedJSON) else ""
+            raise BodyParseError(f"JSON parse error - {exc}", path) from None
 
 
 def _answer(status: int, message: str, **headers: str) -> Response:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from motia_django.encoding import decode, encode
+from motia_django.encoding import RefusedJSON, decode, encode
 from motia_django.exceptions import StreamValidationError
 from motia_django.stream import items as core
 from motia_django.stream.items import MAX_KEY_LENGTH, make_item, next_timestamp, validate_key
@@ -113,8 +113,9 @@ def test_decode_names_the_path_of_a_value_that_breaks_the_rule(text, message):
 
 @pytest.mark.parametrize("text", [b'{"a": ', b"\xff", b"[" * 2000 + b"]" * 2000, b'{"a": "\\ud800"' + b"[" * 100])
 def test_decode_refuses_broken_syntax_without_a_path(text):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as caught:
         decode(text)
+    assert getattr(caught.value, "path", "") == ""
 
 
 _MARKER = "__breaks_the_rule__"
@@ -147,10 +148,11 @@ def test_a_bad_string_anywhere_in_a_document_is_refused_by_its_path(document, es
     path = _marked_path(document)
     assume(path is not None and len(path) < 60)
     text = json.dumps(document).replace(f'"{_MARKER}"', f'"{escape}"')
-    with pytest.raises(ValueError) as caught:
+    with pytest.raises(RefusedJSON) as caught:
         decode(text)
     where = ".".join(path)
     assert str(caught.value).startswith(f"{where}: " if where else "a string"), (text, caught.value)
+    assert caught.value.path == where  # what an API step's 400 answers as the error's path
 
 
 @pytest.mark.parametrize("number", [2**64, 2**64 + 1, -(2**63) - 1, 10**30, -(10**40)])

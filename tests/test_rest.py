@@ -24,7 +24,7 @@ from rest_framework.test import APIClient
 from rest_framework.views import exception_handler as drf_handler
 
 from motia_django.encoding import MAX_DEPTH
-from motia_django.rest import RETRY_AFTER_SECONDS, JSONParser, exception_handler
+from motia_django.rest import RETRY_AFTER_SECONDS, BodyParseError, JSONParser, exception_handler
 
 
 def test_motia_django_rest_can_be_imported_first():
@@ -74,6 +74,14 @@ def test_too_deep_objects_and_deep_inside_a_field_are_parse_errors():
         parse(b'{"a":' * 10_000 + b"1" + b"}" * 10_000)
     with pytest.raises(ParseError, match="nested"):
         parse(b'{"message": ' + nested(MAX_DEPTH + 5) + b"}")
+
+
+@pytest.mark.parametrize(("body", "path"), [
+    (b'{"a": [0, {"b": "\\ud800"}]}', "a.1.b"), (b'{"n": NaN}', "n"), (b'{"a": ', ""), (nested(MAX_DEPTH + 1), "")])
+def test_a_parse_error_carries_the_path_of_what_it_refuses(body, path):
+    with pytest.raises(BodyParseError) as raised:
+        parse(body)
+    assert raised.value.path == path
 
 
 def test_the_deepest_accepted_nesting_is_max_depth():

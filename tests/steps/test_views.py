@@ -134,17 +134,27 @@ class TestChatContract:
         assert payload["error"] == "Invalid request body"
         assert payload["errors"] and all({"path", "message"} <= set(e) for e in payload["errors"])
 
-    @pytest.mark.xfail(strict=True, reason=(
-        "views.StepView.prepare answers every ParseError with path '' (motia_django/steps/views.py): the JSON "
-        "rule's decode names the field ('message: a string that is not valid Unicode ...') only in the message"))
     @pytest.mark.parametrize("escape", ["\\ud800", "a\\u0000b"])
     def test_a_string_the_rule_refuses_is_400_with_its_field_as_the_path(self, client, escape):
         body = '{"channel_id": "c", "message": "' + escape + '"}'
         response = client.post("/chat-messages", body.encode(), content_type="application/json")
         assert response.status_code == 400
         [error] = response.json()["errors"]
-        assert "message: a string " in error["message"]  # the field is named (encoding.decode) ...
-        assert error["path"] == "message"  # ... but not as the error's path
+        assert "message: a string " in error["message"]
+        assert error["path"] == "message"
+
+    @pytest.mark.parametrize(("body", "path"), [
+        ('{"channel_id": "c", "message": "x", "extra": [1, {"deep": "\\udc00"}]}', "extra.1.deep"),
+        ('{"channel_id": "c", "message": 123456789012345678901234567890}', "message"),
+        ('{"channel_id": "c", "message": NaN}', "message"),
+        ('{"channel_id": "c", "message": "x"', ""),  # a syntax error: no value to name
+        ("[" * 100 + "]" * 100, ""),  # too deep: the document
+    ])
+    def test_a_refused_body_names_the_path_it_can(self, client, body, path):
+        response = client.post("/chat-messages", body.encode(), content_type="application/json")
+        assert response.status_code == 400
+        [error] = response.json()["errors"]
+        assert error["path"] == path
 
     @pytest.mark.parametrize("raw", [b"{not json", b"", b"42"])
     def test_non_json_bodies_are_400(self, client, raw):
