@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import traceback
 from typing import Any
 
 import pytest
@@ -26,6 +27,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = services.postgres_unavailable()
         if reason:
             services.skip_or_fail_all(items, f"PostgreSQL run: {reason}")
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failing test is reported as a failure, never as an INTERNALERROR that ends the run: CPython 3.11 can raise
+    ``SystemError: AST constructor recursion depth mismatch`` when pytest parses a test's source for the failure's
+    report (after tests that hit Python's recursion limit on purpose, e.g. JSON nested 10,000 deep). The report
+    then falls back to a plain traceback."""
+    try:
+        return (yield)
+    except SystemError as exc:
+        if "recursion depth mismatch" not in str(exc) or call.excinfo is None:
+            raise
+        text = "".join(traceback.format_exception(call.excinfo.value))
+        return pytest.TestReport(item.nodeid, item.location, dict.fromkeys(item.keywords, 1), "failed",
+                                 f"{text}\n(pytest's own report of this failure broke: {exc})", call.when,
+                                 duration=call.duration, start=call.start, stop=call.stop)
 
 
 @pytest.fixture
