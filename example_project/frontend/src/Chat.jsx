@@ -36,9 +36,15 @@ export function Chat({ channelId }) {
   }
   const onSubmit = async (e) => {
     e.preventDefault()
-    if (!text.trim()) return
-    await postMessage(channelId, text)
-    setText('')
+    const sent = text
+    if (!sent.trim()) return
+    setText('') // now, not after the POST: what is typed while it is in flight is the next message
+    try {
+      await postMessage(channelId, sent)
+    } catch (err) {
+      setText((now) => now || sent) // not sent: give it back, unless a new one was begun
+      throw err
+    }
   }
 
   const typists = Object.keys(typing)
