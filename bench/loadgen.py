@@ -657,15 +657,80 @@ async def storm(args: argparse.Namespace) -> Json:
             "bad_status": bad_status}
 
 
+async def mix(args: argparse.Namespace) -> Json:
+    """The scaling check's traffic (``bench/scale.py``): ``subscribers`` sockets spread over every ``--ws`` URL in
+    turn, in rooms of ``room`` (a room's members on different processes, as a load balancer spreads users); first
+    ``idle`` seconds without writes, then ``rate`` writes per second for ``duration`` s, each to a random room
+    through the ``--http`` URLs in turn. The servers' CPU (``--pids``) in each phase, the last receiver's delay per
+    write, missing and duplicate deliveries."""
+    import random
+
+    ws_urls, http_urls = args.ws.split(","), args.http.split(",")
+    pids = [int(p) for p in args.pids.split(",") if p]
+    run, n, room = uuid.uuid4().hex[:6], args.subscribers, args.room
+    rooms = [f"mix-{run}-{k}" for k in range(max(1, n // room))]
+    collector = Collector(expected_per_key=room)
+    per_url = [[i for i in range(n) if i % len(ws_urls) == u] for u in range(len(ws_urls))]
+    opened = await asyncio.gather(*(open_many(url, len(ids), lambda i: per_socket_recorder(collector),
+                                              lambda i, ids=ids: ("chatMessage", rooms[(ids[i] // room) % len(rooms)],
+                                                                  None), concurrency=max(1, 50 // len(ws_urls)))
+                                    for url, ids in zip(ws_urls, per_url, strict=True)))
+    subs = [s for group in opened for s in group]
+    await asyncio.sleep(2)
+    cpu0, t0 = cpu_seconds(pids), time.perf_counter()
+    await asyncio.sleep(args.idle)
+    idle_cpu, idle_s = cpu_seconds(pids) - cpu0, time.perf_counter() - t0
+    pool: asyncio.Queue[Http] = asyncio.Queue()
+    for k in range(8 * len(http_urls)):
+        pool.put_nowait(Http(http_urls[k % len(http_urls)]))
+    posted: dict[str, float] = {}
+    bad_status = 0
+
+    async def write(key: str, group: str) -> None:
+        nonlocal bad_status
+        http = await pool.get()
+        try:
+            posted[key] = time.perf_counter()
+            status, _ = await http.post("/chat-messages", post_body(group, key))
+            bad_status += status != 201
+        finally:
+            pool.put_nowait(http)
+
+    total = int(args.duration * args.rate)
+    cpu1, start = cpu_seconds(pids), time.perf_counter()
+    tasks = []
+    for i in range(total):
+        await asyncio.sleep(max(0.0, start + i / args.rate - time.perf_counter()))
+        tasks.append(asyncio.ensure_future(write(f"mix-{run}-w{i}", random.choice(rooms))))
+    await asyncio.gather(*tasks)
+    busy_s = time.perf_counter() - start
+    settle = time.perf_counter() + args.timeout
+    while time.perf_counter() < settle and sum(len(collector.times.get(k, ())) for k in posted) < room * len(posted):
+        await asyncio.sleep(0.1)
+    busy_cpu = cpu_seconds(pids) - cpu1
+    rss = rss_kib(pids)
+    while not pool.empty():
+        pool.get_nowait().close()
+    await asyncio.gather(*(s.close() for s in subs))
+    last = [max(collector.times[k]) - t for k, t in posted.items() if len(collector.times.get(k, ())) == room]
+    received = sum(len(collector.times.get(k, ())) for k in posted)
+    return {"subscribers": n, "connected": len(subs), "room": room, "rooms": len(rooms), "processes": len(ws_urls),
+            "rate": args.rate, "writes": len(posted), "idle_cpu_per_s": idle_cpu / idle_s,
+            "write_cpu_per_s": busy_cpu / max(busy_s, 1e-3), "write_phase_s": busy_s, "rss_kib": rss,
+            "last": summary(last),
+            "deliveries": received, "missing": room * len(posted) - received, "duplicates": collector.duplicates,
+            "bad_status": bad_status}
+
+
 SCENARIOS = {"connect": connect_all, "latency": latency, "throughput": throughput, "fanout": fanout, "tokens": tokens,
-             "memory": memory, "sustained": sustained, "storm": storm}
+             "memory": memory, "sustained": sustained, "storm": storm, "mix": mix}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
-    parser.add_argument("--http", required=True, help="base URL of the writers' server")
-    parser.add_argument("--ws", required=True, help="WebSocket URL of the subscribers' server")
+    parser.add_argument("--http", required=True, help="base URL of the writers' server (mix: comma-separated)")
+    parser.add_argument("--ws", required=True, help="WebSocket URL of the subscribers' server (mix: comma-separated)")
     parser.add_argument("--ops", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--posters", type=int, default=16)
@@ -677,6 +742,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=50, help="handshakes at a time (connect)")
     parser.add_argument("--groups", type=int, default=50, help="groups (storm)")
     parser.add_argument("--items", type=int, default=20, help="messages per group (storm)")
+    parser.add_argument("--room", type=int, default=20, help="sockets per room (mix)")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds without writes first (mix)")
     parser.add_argument("--backoff", type=float, default=2.0, help="seconds before a reconnect (storm; Motia's)")
     parser.add_argument("--pids", default="", help="server pids whose RSS the memory scenario reads")
     args = parser.parse_args(argv)
