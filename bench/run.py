@@ -177,19 +177,28 @@ def system(name: str, setup: str, server: str, args: argparse.Namespace, tmp: Pa
                 writer = Server(server, app, env, tmp, code).start()
                 started.append(writer)
                 if name in ("motia", "baseline"):
-                    log = (tmp / f"worker-{server}.log").open("ab")
-                    extra.append(subprocess.Popen([PY, str(code / "manage.py"), "motia_worker"],
-                                                  env=env, cwd=code, stdout=log, stderr=subprocess.STDOUT))
+                    extra.append(start_worker(env, code, tmp / f"worker-{server}.log"))
             yield Target(name, subs, writer, extra, redis_url)
         finally:
             for proc in extra:
-                proc.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=10)
-                if proc.poll() is None:
-                    proc.kill()
+                stop_process(proc)
             for s in started:
                 s.stop()
+
+
+def start_worker(env: dict[str, str], code: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``manage.py motia_worker`` of ``code``'s project, its output appended to ``log``."""
+    return subprocess.Popen([PY, str(code / "manage.py"), "motia_worker"], env=env, cwd=code,
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, 10 s to exit, then SIGKILL."""
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+    if proc.poll() is None:
+        proc.kill()
 
 
 @contextlib.contextmanager

@@ -37,7 +37,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.loadgen import cpu_seconds, rss_kib  # noqa: E402
-from bench.run import PY, RESULTS, Server, _env, _postgres, _raise_nofile, _redis_stats, loadgen  # noqa: E402
+from bench.run import (  # noqa: E402
+    PY,
+    RESULTS,
+    Server,
+    Target,
+    _env,
+    _postgres,
+    _raise_nofile,
+    _redis_stats,
+    loadgen,
+    start_worker,
+    stop_process,
+)
 
 EXAMPLE_APP = "example_project.asgi:application"
 
@@ -47,9 +59,7 @@ def fleet(processes: int, db_url: str, redis_url: str, tmp: Path) -> Iterator[li
     """``processes`` uvicorn servers of the example and one ``motia_worker``, stopped afterwards."""
     env = _env(db_url, redis_url)
     servers: list[Server] = []
-    log = (tmp / "worker.log").open("ab")
-    worker = subprocess.Popen([PY, str(ROOT / "manage.py"), "motia_worker"], env=env, cwd=ROOT, stdout=log,
-                              stderr=subprocess.STDOUT)
+    worker = start_worker(env, ROOT, tmp / "worker.log")
     try:
         for _ in range(processes):
             servers.append(Server("uvicorn", EXAMPLE_APP, env, tmp).start())
@@ -57,18 +67,7 @@ def fleet(processes: int, db_url: str, redis_url: str, tmp: Path) -> Iterator[li
     finally:
         for s in servers:
             s.stop()
-        worker.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            worker.wait(timeout=10)
-        if worker.poll() is None:
-            worker.kill()
-
-
-class _Pair:
-    """What ``run.loadgen`` needs of a target: a writers' and a subscribers' server."""
-
-    def __init__(self, writer: Server, subs: Server) -> None:
-        self.writer, self.subs = writer, subs
+        stop_process(worker)
 
 
 def _pids(servers: list[Server]) -> list[int]:
@@ -100,18 +99,17 @@ def redis_cpu(url: str) -> float:
 def calibrate(args: argparse.Namespace, db_url: str, tmp: Path) -> dict[str, Any]:
     """The unit costs, on one subscribers' server and one writers' server (the model's inputs)."""
     with fleet(2, db_url, args.redis_url, tmp) as (subs, writer):
-        pair = _Pair(writer, subs)
+        pair = Target("motia", subs, writer)
+        subs_pids = ",".join(map(str, _pids([subs])))
         base_rss = rss_kib(_pids([subs]))
-        memory = loadgen("memory", pair, "--subscribers", str(args.calibrate_sockets),  # type: ignore[arg-type]
-                         "--pids", str(subs.proc.pid if subs.proc else ""))
-        idle = loadgen("mix", pair, "--subscribers", str(args.calibrate_sockets), "--room",  # type: ignore[arg-type]
-                       str(args.room), "--rate", "1", "--duration", "1", "--idle", str(args.idle),
-                       "--pids", str(subs.proc.pid if subs.proc else ""))
+        memory = loadgen("memory", pair, "--subscribers", str(args.calibrate_sockets), "--pids", subs_pids)
+        idle = loadgen("mix", pair, "--subscribers", str(args.calibrate_sockets), "--room", str(args.room),
+                       "--rate", "1", "--duration", "1", "--idle", str(args.idle), "--pids", subs_pids)
         fan = {}
         for n in (args.room, 10 * args.room):
             w0 = cpu_seconds(_pids([writer]))
-            res = loadgen("fanout", pair, "--subscribers", str(n), "--ops", str(args.fanout_ops),  # type: ignore[arg-type]
-                          "--warmup", "2", "--pids", str(subs.proc.pid if subs.proc else ""))
+            res = loadgen("fanout", pair, "--subscribers", str(n), "--ops", str(args.fanout_ops), "--warmup", "2",
+                          "--pids", subs_pids)
             ops = args.fanout_ops + 2
             fan[n] = {"subs_cpu_ms": res["busy_cpu_s"] * 1000 / ops,
                       "writer_cpu_ms": (cpu_seconds(_pids([writer])) - w0) * 1000 / ops,
@@ -144,8 +142,8 @@ def check(args: argparse.Namespace, db_url: str, tmp: Path, units: dict[str, Any
             r0, p0, redis0 = redis_cpu(args.redis_url), postgres_cpu(), _redis_stats(args.redis_url)
             t0 = time.perf_counter()
             cmd = [PY, str(ROOT / "bench" / "loadgen.py"), "mix", "--http", http, "--ws", ws, "--subscribers",
-                   str(args.subscribers), "--room", str(args.room), "--rate", str(max(rate, 0.001)),
-                   "--duration", str(args.duration if rate else 0), "--idle", str(args.idle), "--pids", pids]
+                   str(args.subscribers), "--room", str(args.room), "--rate", str(rate),
+                   "--duration", str(args.duration), "--idle", str(args.idle), "--pids", pids]
             out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
             if out.returncode:
                 rows.append({"rate": rate, "error": out.stderr.strip().splitlines()[-1:]})
