@@ -265,67 +265,85 @@ def flow_graph(flow: str, *, next_runs: dict[str, str] | None = None) -> dict[st
     virtual (dashed) edges: flow outside the event queue (a human, another system), usually to or from a noop step.
     A step in two flows is drawn in both. ``flow`` ``"(no flow)"`` is the steps that name no flow.
     """
-    every = sorted(step_registry.steps, key=lambda s: s.name)
-    steps = [s for s in every if _in_flow(s, flow)]
+    graph = _FlowGraph(flow)
     if next_runs is None:
-        next_runs = _next_runs(steps)
-    nodes: dict[str, dict[str, Any]] = {f"step:{s.name}": _step_node(s, next_runs) for s in steps}
-    edges: list[dict[str, Any]] = []
+        next_runs = _next_runs(graph.steps)
+    graph.nodes.update({f"step:{s.name}": _step_node(s, next_runs) for s in graph.steps})
+    graph.add_topic_edges()
+    graph.add_stream_edges()
+    return {"flow": flow, "nodes": list(graph.nodes.values()), "edges": graph.edges}
 
-    def edge(source: str, target: str, kind: str, label: str, virtual: bool = False, **extra: Any) -> None:
-        edges.append({"id": f"e{len(edges)}", "source": source, "target": target, "kind": kind, "label": label,
-                      "virtual": virtual, **extra})
 
-    def other_flows(topic: str, emitting: bool) -> list[str]:
-        ends = [s for s in every if not _in_flow(s, flow) and topic in (
+class _FlowGraph:
+    """The nodes and edges of one flow while ``flow_graph()`` builds it (edge ids number them in order)."""
+
+    def __init__(self, flow: str) -> None:
+        self.flow = flow
+        self.every = sorted(step_registry.steps, key=lambda s: s.name)
+        self.steps = [s for s in self.every if _in_flow(s, flow)]
+        self.nodes: dict[str, dict[str, Any]] = {}
+        self.edges: list[dict[str, Any]] = []
+
+    def edge(self, source: str, target: str, kind: str, label: str, virtual: bool = False, **extra: Any) -> None:
+        self.edges.append({"id": f"e{len(self.edges)}", "source": source, "target": target, "kind": kind,
+                           "label": label, "virtual": virtual, **extra})
+
+    def other_flows(self, topic: str, emitting: bool) -> list[str]:
+        ends = [s for s in self.every if not _in_flow(s, self.flow) and topic in (
             [*s.emits, *s.virtual_emits] if emitting else [*s.subscribes, *s.virtual_subscribes])]
         return sorted({f for s in ends for f in s.flows or [NO_FLOW]})
 
-    def topic_node(topic: str, emitting: bool) -> str:
+    def topic_node(self, topic: str, emitting: bool) -> str:
         node_id = f"topic:{topic}"
-        if node_id not in nodes:
-            flows = other_flows(topic, emitting)
+        if node_id not in self.nodes:
+            flows = self.other_flows(topic, emitting)
             where = ("emitted in " if emitting else "subscribed in ") + ", ".join(flows) if flows else (
                 "no emitter" if emitting else "no subscriber")
-            nodes[node_id] = {"id": node_id, "kind": "topic", "label": topic, "detail": f"topic · {where}",
-                              "description": "", "flows": flows}
+            self.nodes[node_id] = {"id": node_id, "kind": "topic", "label": topic, "detail": f"topic · {where}",
+                                   "description": "", "flows": flows}
         return node_id
 
-    def stream_node(name: str) -> str:
+    def stream_node(self, name: str) -> str:
         node_id = f"stream:{name}"
-        nodes.setdefault(node_id, {"id": node_id, "kind": "stream", "label": name, "detail": "stream",
-                                   "description": "", "flows": [flow]})
+        self.nodes.setdefault(node_id, {"id": node_id, "kind": "stream", "label": name, "detail": "stream",
+                                        "description": "", "flows": [self.flow]})
         return node_id
 
-    subscribers: dict[str, list[tuple[Step, bool]]] = defaultdict(list)
-    for step in steps:
-        for topic in step.subscribes:
-            subscribers[topic].append((step, False))
-        for topic in step.virtual_subscribes:
-            subscribers[topic].append((step, True))
-    emitted: set[str] = set()
-    for step in steps:
-        for topics, virtual in ((step.emits, False), (step.virtual_emits, True)):
-            for topic in topics:
-                emitted.add(topic)
-                label = step.labels.get(topic) or topic
-                receivers = subscribers.get(topic, [])
-                for receiver, virtual_in in receivers:
-                    edge(f"step:{step.name}", f"step:{receiver.name}", "topic", label, virtual or virtual_in,
-                         topic=topic)
-                if not receivers:
-                    edge(f"step:{step.name}", topic_node(topic, emitting=False), "topic", label, virtual,
-                         topic=topic)
-    for topic, receivers in subscribers.items():
-        if topic not in emitted:
-            for receiver, virtual in receivers:
-                edge(topic_node(topic, emitting=True), f"step:{receiver.name}", "topic", topic, virtual, topic=topic)
-    for step in steps:
-        for stream, ops in stream_writes(step).items():
-            edge(f"step:{step.name}", stream_node(stream), "stream", stream, stream=stream, ops=ops)
-        for trigger in step.triggers:
-            edge(stream_node(trigger.stream), f"step:{step.name}", "trigger", trigger.stream, stream=trigger.stream)
-    return {"flow": flow, "nodes": list(nodes.values()), "edges": edges}
+    def add_topic_edges(self) -> None:
+        """emits -> subscribes inside the flow; a topic node for an end outside it."""
+        subscribers: dict[str, list[tuple[Step, bool]]] = defaultdict(list)
+        for step in self.steps:
+            for topic in step.subscribes:
+                subscribers[topic].append((step, False))
+            for topic in step.virtual_subscribes:
+                subscribers[topic].append((step, True))
+        emitted: set[str] = set()
+        for step in self.steps:
+            for topics, virtual in ((step.emits, False), (step.virtual_emits, True)):
+                for topic in topics:
+                    emitted.add(topic)
+                    label = step.labels.get(topic) or topic
+                    receivers = subscribers.get(topic, [])
+                    for receiver, virtual_in in receivers:
+                        self.edge(f"step:{step.name}", f"step:{receiver.name}", "topic", label,
+                                  virtual or virtual_in, topic=topic)
+                    if not receivers:
+                        self.edge(f"step:{step.name}", self.topic_node(topic, emitting=False), "topic", label,
+                                  virtual, topic=topic)
+        for topic, receivers in subscribers.items():
+            if topic not in emitted:
+                for receiver, virtual in receivers:
+                    self.edge(self.topic_node(topic, emitting=True), f"step:{receiver.name}", "topic", topic,
+                              virtual, topic=topic)
+
+    def add_stream_edges(self) -> None:
+        """A step -> each stream it writes; a stream -> each step its trigger runs."""
+        for step in self.steps:
+            for stream, ops in stream_writes(step).items():
+                self.edge(f"step:{step.name}", self.stream_node(stream), "stream", stream, stream=stream, ops=ops)
+            for trigger in step.triggers:
+                self.edge(self.stream_node(trigger.stream), f"step:{step.name}", "trigger", trigger.stream,
+                          stream=trigger.stream)
 
 
 def flow_graphs(flow: str = "") -> dict[str, Any]:
