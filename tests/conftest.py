@@ -101,6 +101,20 @@ def changes() -> Any:
 
 
 @pytest.fixture(autouse=True)
+def _embedded_runner_per_test() -> Any:
+    """A test that wrote an event started the embedded event runner; stop it when the test ends (and give the
+    next test a fresh one), so its thread does not poll the database during later tests, where pytest-django
+    refuses database access and the runner would log errors into their ``caplog``."""
+    yield
+    from motia_django.steps import worker
+
+    runner = worker.background_worker()
+    if isinstance(runner, worker.BackgroundWorker) and runner.running:  # not a test's stand-in
+        runner.stop()
+        worker._background = worker.BackgroundWorker()
+
+
+@pytest.fixture(autouse=True)
 def _close_async_thread_connections(request: pytest.FixtureRequest) -> Any:
     """Async tests' ORM calls run on asgiref's sync thread; close its connections after each of them, so
     PostgreSQL can drop the test database at the end (and no test sees another's connection state)."""
