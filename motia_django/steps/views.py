@@ -214,7 +214,8 @@ class StepView(APIView):
         try:
             body: Any = request.data
         except (ParseError, UnsupportedMediaType) as exc:
-            raise InvalidBody([{"path": getattr(exc, "path", ""), "message": str(exc.detail)}]) from None
+            path = exc.path if isinstance(exc, rest.BodyParseError) else ""
+            raise InvalidBody([{"path": path, "message": str(exc.detail)}]) from None
         if hasattr(body, "dict"):  # form data: a QueryDict
             body = {k: v[0] if len(v) == 1 else v for k, v in body.lists()}
         if step.body_schema is not None:
