@@ -9,14 +9,16 @@ by Django's ``ASGIHandler`` (``GuardedRequests``: a 400, not a 500, for a reques
 
 from __future__ import annotations
 
+from collections import OrderedDict
+import gc
 from typing import Any
 
-from django.urls import Resolver404, get_resolver
+from django.urls import Resolver404, ResolverMatch, get_resolver
 
 from motia_django.bridge import blocking
 from motia_django.steps.handler import GuardedRequests, StepsHandler
 
-__all__ = ["Router", "get_asgi_application", "lifespan"]
+__all__ = ["Router", "StepRoutes", "get_asgi_application", "lifespan", "tune_gc"]
 
 
 async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -39,6 +41,54 @@ async def lifespan(scope: dict[str, Any], receive: Any, send: Any) -> None:
             return
 
 
+class StepRoutes:
+    """Which requests are API steps: ``match(path)`` is the path's resolved step route, or None.
+
+    Django resolves a path by trying every pattern of the URLconf in turn (about 20 us on the example's); the
+    answers for the paths seen last are kept, bounded in items (``size``) and in bytes (a path longer than
+    ``max_path`` is resolved each time, never kept). Each request gets its own copy of the match, so a middleware
+    that edits its view's kwargs edits only its own. A new URLconf (``clear_url_caches()``, as
+    ``override_settings(ROOT_URLCONF=...)`` does) starts afresh.
+    """
+
+    def __init__(self, step_view: type, size: int = 1024, max_path: int = 512) -> None:
+        self.step_view, self.size, self.max_path = step_view, size, max_path
+        self.resolver: Any = None
+        self.seen: OrderedDict[str, ResolverMatch | None] = OrderedDict()
+
+    def match(self, path: str) -> ResolverMatch | None:
+        resolver = get_resolver()
+        if resolver is not self.resolver:
+            self.resolver, self.seen = resolver, OrderedDict()
+        try:
+            found = self.seen[path]
+        except KeyError:
+            found = self.resolve(resolver, path)
+            if len(path) <= self.max_path:
+                self.seen[path] = found
+                if len(self.seen) > self.size:
+                    self.seen.popitem(last=False)
+        else:
+            self.seen.move_to_end(path)
+        return None if found is None else _copy(found)
+
+    def resolve(self, resolver: Any, path: str) -> ResolverMatch | None:
+        try:
+            match = resolver.resolve(path)
+        except Resolver404:
+            return None
+        view_class = getattr(match.func, "view_class", None)
+        return match if isinstance(view_class, type) and issubclass(view_class, self.step_view) else None
+
+
+def _copy(match: ResolverMatch) -> ResolverMatch:
+    mine = ResolverMatch.__new__(ResolverMatch)  # (ResolverMatch refuses copy.copy: it forbids pickling)
+    mine.__dict__.update(match.__dict__)
+    mine.kwargs, mine.captured_kwargs, mine.extra_kwargs = (
+        dict(match.kwargs), dict(match.captured_kwargs or {}), dict(match.extra_kwargs or {}))
+    return mine
+
+
 class Router:
     """Sends API step requests to ``StepsHandler``, ``lifespan`` to ``lifespan()``, and the rest to Django's
     ``ASGIHandler``."""
@@ -49,10 +99,11 @@ class Router:
         self.step_view, self.async_step_view = StepView, AsyncStepView
         self.django = GuardedRequests()
         self.steps = StepsHandler()
+        self.routes = StepRoutes(StepView)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            match = self.step_match(scope.get("path", ""))
+            match = self.routes.match(scope.get("path", ""))
             if match is not None:
                 scope = {**scope, "motia.match": match,
                          "motia.sync_step": not issubclass(match.func.view_class, self.async_step_view)}
@@ -63,15 +114,9 @@ class Router:
             return
         await self.django(scope, receive, send)
 
-
     def step_match(self, path: str) -> Any:
         """The resolved API step route of ``path``, or None (a request for Django's own handler)."""
-        try:
-            match = get_resolver().resolve(path)
-        except Resolver404:
-            return None
-        view_class = getattr(match.func, "view_class", None)
-        return match if isinstance(view_class, type) and issubclass(view_class, self.step_view) else None
+        return self.routes.match(path)
 
 
 def get_asgi_application(*, run_events: bool | None = None) -> Router:
@@ -92,4 +137,23 @@ def get_asgi_application(*, run_events: bool | None = None) -> Router:
 
     if events_in_process() if run_events is None else run_events:
         background_worker().start()
-    return Router()
+    router = Router()
+    tune_gc()
+    return router
+
+
+def tune_gc() -> None:
+    """``MOTIA["GC_THRESHOLD"]`` for a server or worker process, once its code is loaded: the collector's youngest
+    generation runs after that many new objects instead of Python's 700, and everything alive now (modules, the
+    URLconf, the registries) is frozen out of later scans (``gc.freeze()``, after one full collection). A request
+    allocates a few hundred objects; at Python's threshold the collector ran several times per request, and its
+    full scans walked the whole start-up heap: about 12% of the CPU of a POST (docs/performance.md)."""
+    from motia_django.conf import motia_settings
+
+    threshold = motia_settings.GC_THRESHOLD
+    if threshold is None:
+        return
+    gc.collect()
+    gc.freeze()
+    _gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(threshold, gen1, gen2)

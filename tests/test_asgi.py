@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.steps.test_handler_middleware import steps_settings  # noqa: F401 - fixture
 from tests.support.server import LiveServer, base_env
 from tests.support.waiting import wait_for
 
@@ -95,3 +96,116 @@ def test_a_restarted_server_finishes_the_event_it_was_running(live_db_url, tmp_p
         wait_for(lambda: query(live_db_url, "SELECT status, attempts FROM motia_django_event WHERE trace_id = %s",
                                trace_id) == [("done", 1)], 5, "the event to be done")
     assert len(query(live_db_url, "SELECT id FROM motia_django_event WHERE trace_id = %s", trace_id)) == 1
+
+
+# --- the Router: which paths are API steps, and the req it builds from the ASGI scope ----------------------
+
+
+async def test_the_router_gives_a_step_the_scopes_headers_as_django_reads_them(steps_settings):
+    from motia_django.asgi import Router
+    from tests.steps.test_handler_middleware import Receive, asgi
+
+    body = b'{"x": 1}'
+    status, _headers, raw = await asgi(
+        Router(), "POST", "/echo/a/b", receive=Receive({"type": "http.request", "body": body}),
+        headers=[(b"content-type", b"application/json"), (b"X-Thing", b"one"), (b"x-thing", b"two"),
+                 (b"x_thing", b"spoofed"), (b"content-length", str(len(body)).encode())])
+    assert status == 200
+    req = json.loads(raw)["req"]
+    assert req["body"] == {"x": 1} and req["pathParams"] == {"kind": "a", "id": "b"}
+    # lower-case names, repeats joined with "," and a name holding "_" dropped (Django's rule against spoofing)
+    assert req["headers"]["x-thing"] == "one,two"
+    assert "x_thing" not in req["headers"] and req["headers"]["host"] == "localhost"
+
+
+@pytest.mark.parametrize("path", ["/echo/a/b", "/nothing-here", "/admin/"])
+def test_step_routes_answer_as_the_resolver_does(steps_settings, path):
+    from django.urls import Resolver404, get_resolver
+
+    from motia_django.asgi import StepRoutes
+    from motia_django.steps.views import StepView
+
+    routes = StepRoutes(StepView)
+    for _ in range(2):  # resolved, then kept
+        found = routes.match(path)
+        try:
+            expected = get_resolver().resolve(path)
+        except Resolver404:
+            expected = None
+        if expected is None or not issubclass(getattr(expected.func, "view_class", object), StepView):
+            assert found is None
+        else:
+            assert found is not None and (found.func, found.kwargs) == (expected.func, expected.kwargs)
+
+
+def test_step_routes_are_bounded_in_items_and_bytes_and_copied_per_request(steps_settings):
+    from motia_django.asgi import StepRoutes
+    from motia_django.steps.views import StepView
+
+    routes = StepRoutes(StepView, size=2, max_path=40)
+    first = routes.match("/echo/a/b")
+    assert first is not None
+    first.kwargs["kind"] = "edited by a middleware"
+    assert routes.match("/echo/a/b").kwargs == {"kind": "a", "id": "b"}  # each request its own copy
+    for n in range(5):
+        routes.match(f"/echo/a/{n}")
+    assert len(routes.seen) == 2  # the paths seen last
+    long = "/echo/a/" + "x" * 100
+    assert routes.match(long).kwargs["id"] == "x" * 100 and long not in routes.seen  # resolved, never kept
+
+
+def test_step_routes_start_afresh_with_a_new_urlconf(steps_settings):
+    from django.urls import clear_url_caches
+
+    from motia_django.asgi import StepRoutes
+    from motia_django.steps.views import StepView
+
+    routes = StepRoutes(StepView)
+    assert routes.match("/echo/a/b") is not None
+    clear_url_caches()
+    steps_settings.ROOT_URLCONF = "tests.test_asgi"  # a URLconf without the steps
+    assert routes.match("/echo/a/b") is None
+
+
+urlpatterns: list[Any] = []
+
+
+# --- the collector ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def collector() -> Any:
+    import gc
+
+    before = gc.get_threshold()
+    yield gc
+    gc.set_threshold(*before)
+    gc.unfreeze()
+
+
+def test_tune_gc_raises_the_threshold_and_freezes_what_is_loaded(settings, collector):
+    from motia_django.asgi import tune_gc
+
+    settings.MOTIA = {"GC_THRESHOLD": 12_345}
+    collector.unfreeze()
+    tune_gc()
+    assert collector.get_threshold()[0] == 12_345
+    assert collector.get_freeze_count() > 0
+
+
+def test_tune_gc_none_leaves_the_collector_alone(settings, collector):
+    from motia_django.asgi import tune_gc
+
+    settings.MOTIA = {"GC_THRESHOLD": None}
+    collector.unfreeze()
+    before = collector.get_threshold()
+    tune_gc()
+    assert collector.get_threshold() == before and collector.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize("value", ["10000", 0, -5, 1.5, True])
+def test_a_bad_gc_threshold_is_a_check_error(settings, value):
+    from motia_django.checks import check_settings
+
+    settings.MOTIA = {"GC_THRESHOLD": value}
+    assert "motia_django.E020" in [e.id for e in check_settings()]
