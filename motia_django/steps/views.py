@@ -108,12 +108,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return _body(500, "Internal Server Error", **extra)
 
 
-class Deferred(Response):
-    """What an async step's method returns inside DRF's ``dispatch``: the call, made after it."""
-
-    def __init__(self, req: dict[str, Any]) -> None:
-        super().__init__()
-        self.req = req
+def _headers(request: Request) -> dict[str, str]:
+    """Motia's ``req.headers``: lower-case names, as Django reads them (a name holding ``_`` is dropped against
+    spoofing, repeats are joined with ``,``), read straight from the ASGI scope when there is one."""
+    scope = getattr(request._request, "scope", None)
+    if scope is None:
+        return {k.lower(): v for k, v in request.headers.items()}
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers") or ():
+        name = raw_name.decode("latin1").lower()
+        if "_" in name:
+            continue
+        value = raw_value.decode("latin1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
 
 
 class StepView(APIView):
@@ -226,7 +234,7 @@ class StepView(APIView):
         self.flow_context = context_for(step, self.trace_id)
         return step, {
             "body": body,
-            "headers": {k.lower(): v for k, v in request.headers.items()},
+            "headers": _headers(request),
             "pathParams": dict(zip(step.path_params, kwargs.values(), strict=False)),
             "queryParams": {k: v[0] if len(v) == 1 else v for k, v in request.query_params.lists()},
             "method": request.method,
@@ -293,32 +301,30 @@ class AsyncStepView(StepView):
     view_is_async = True  # ``dispatch`` is a coroutine (Django awaits it)
 
     async def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:  # type: ignore[override]
+        """DRF's ``dispatch``, step by step, with the handler awaited: the request, ``initial()``
+        (authentication, permissions, throttles), the step, ``finalize_response()``, every error through
+        ``handle_exception()``. ``initial()`` runs in a thread when the policies may query the database."""
         step = self.step_of(request.method)
-        drf_dispatch = super(StepView, self).dispatch
         if step is None or not step.is_async:  # sync handlers, OPTIONS, HEAD: all of DRF's cycle in a thread
-            return self.render(await request_thread(drf_dispatch)(request, *args, **kwargs))
-        self.step = step
-        if self.policies_are_pure():
-            response = drf_dispatch(request, *args, **kwargs)
-        else:  # authenticators and permissions may query the database: not on the loop
-            response = await request_thread(drf_dispatch)(request, *args, **kwargs)
-        if isinstance(response, Deferred):
-            assert step.handler is not None
-            try:
-                with step_timer(step.name, "api"), self.span(step):
-                    async with write_scope():  # the step's writes are committed before it answers
-                        result = self.build_response(step, await step.handler(response.req, self.flow_context))
-            except Exception as exc:
-                result = self.handle_exception(exc)
-            response = self.finalize_response(self.request, result, *args, **kwargs)
-        return self.render(response)
-
-    def handle_step(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if self.step is None or not self.step.is_async:
-            return super().handle_step(request, *args, **kwargs)
-        return Deferred(self.prepare(request, kwargs)[1])
-
-    get = post = put = patch = delete = handle_step
+            return self.render(await request_thread(super(StepView, self).dispatch)(request, *args, **kwargs))
+        self.args, self.kwargs = args, kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        assert step.handler is not None
+        try:
+            if self.policies_are_pure():
+                self.initial(request, *args, **kwargs)
+            else:  # authenticators and permissions may query the database: not on the loop
+                await request_thread(self.initial)(request, *args, **kwargs)
+            req = self.prepare(request, kwargs)[1]
+            with step_timer(step.name, "api"), self.span(step):
+                async with write_scope():  # the step's writes are committed before it answers
+                    response = self.build_response(step, await step.handler(req, self.flow_context))
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.render(self.response)
 
     def policies_are_pure(self) -> bool:
         """True when authentication, permissions and throttles cannot touch the database (safe on the loop)."""
