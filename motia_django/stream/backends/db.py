@@ -124,7 +124,9 @@ class DatabaseBackend(Backend):
                 cursor.execute(sql, [stream, group_id, *params])
                 version, timestamp, seq = cursor.fetchone()
             return StoredItem(data, timestamp, created=version == 1, seq=seq)
-        with transaction.atomic(using=alias):
+        # No savepoint of its own inside a write batch (as Django's save_base): a failure fails the batch's
+        # transaction, which then runs each write alone. Two statements fewer per write on SQLite.
+        with transaction.atomic(using=alias, savepoint=False):
             seq, floor = StreamGroup.objects.bump(alias, stream, group_id)
             with connection.cursor() as cursor:
                 cursor.execute(upsert.format(floor=int(floor)), params)
