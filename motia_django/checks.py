@@ -94,7 +94,8 @@ POSITIVE_INTEGERS = ("MAX_FRAME_BYTES", "MAX_SUBSCRIPTIONS", "SYNC_LIMIT", "SEND
                      "MAX_ITEM_BYTES")
 POSITIVE_NUMBERS = ("EVENT_LEASE_SECONDS", "WORKER_POLL_SECONDS", "HOUSEKEEPING_SECONDS", "EVENT_TIMEOUT_SECONDS",
                     "JOIN_RATE")
-OPTIONAL_LIMITS = ("MAX_CONNECTIONS_PER_USER", "MAX_CONNECTIONS_PER_IP")
+OPTIONAL_LIMITS = {"MAX_CONNECTIONS_PER_USER": "None: no cap.", "MAX_CONNECTIONS_PER_IP": "None: no cap.",
+                   "GC_THRESHOLD": "None: Python's own collector settings. Default: 10000."}
 
 
 def _positive_int(value: Any) -> bool:
@@ -113,11 +114,11 @@ def _check_limits() -> list[checks.CheckMessage]:
         if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
             errors.append(checks.Error(f"settings.MOTIA[{key!r}] must be a positive number, got {value!r}",
                                        hint=f"Default: {DEFAULTS[key]}.", id="motia_django.E014"))
-    for key in OPTIONAL_LIMITS:
+    for key, hint in OPTIONAL_LIMITS.items():
         value = getattr(motia_settings, key)
         if value is not None and not _positive_int(value):
             errors.append(checks.Error(f"settings.MOTIA[{key!r}] must be None or a positive integer, got {value!r}",
-                                       hint="None: no cap.", id="motia_django.E020"))
+                                       hint=hint, id="motia_django.E020"))
     queue, sync = motia_settings.SEND_QUEUE_BYTES, motia_settings.SYNC_MAX_BYTES
     if _positive_int(queue) and _positive_int(sync) and queue < sync:
         errors.append(checks.Error(

@@ -70,6 +70,10 @@ DEFAULTS: dict[str, Any] = {
     # API steps: Access-Control-Allow-Origin sent on every step response and preflight ("*" as Motia does);
     # None sends no CORS headers (use django-cors-headers for per-origin rules).
     "API_CORS_ORIGIN": "*",
+    # Servers and workers (get_asgi_application(), motia_worker): Python's cyclic garbage collector runs its
+    # youngest generation after this many new objects (Python's default is 700), and what was loaded at start is
+    # frozen out of its scans. None leaves the collector as Python sets it. docs/performance.md has the figures.
+    "GC_THRESHOLD": 10_000,
     # Workbench pages: None means on when DEBUG.
     "WORKBENCH": None,
     # The Prometheus endpoint (motia_django.metrics.urls) outside DEBUG: a scraper sends

@@ -20,6 +20,7 @@ from channels.layers import get_channel_layer
 from channels.worker import Worker
 from django.core.management import BaseCommand, CommandError, CommandParser
 
+from motia_django.asgi import tune_gc
 from motia_django.conf import motia_settings
 from motia_django.steps.worker import background_worker, channel_router, events_in_process, worker_layer_alias
 
@@ -42,6 +43,7 @@ class Command(BaseCommand):
         if events_in_process():
             self.stderr.write("Note: events also run inside the server processes (MOTIA['EVENTS_IN_PROCESS'] or "
                               "the in-memory layer); this worker only sees wake-ups sent to it.")
+        tune_gc()
         background_worker().start()
         channel = motia_settings.WORKER_CHANNEL
         self.stdout.write(f"motia_worker: running event steps; wake-ups on {channel!r} ({alias!r} layer)")
