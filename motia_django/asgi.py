@@ -9,8 +9,8 @@ by Django's ``ASGIHandler`` (``GuardedRequests``: a 400, not a 500, for a reques
 
 from __future__ import annotations
 
-from collections import OrderedDict
 import gc
+from collections import OrderedDict
 from typing import Any
 
 from django.urls import Resolver404, ResolverMatch, get_resolver
@@ -83,9 +83,10 @@ class StepRoutes:
 
 def _copy(match: ResolverMatch) -> ResolverMatch:
     mine = ResolverMatch.__new__(ResolverMatch)  # (ResolverMatch refuses copy.copy: it forbids pickling)
-    mine.__dict__.update(match.__dict__)
-    mine.kwargs, mine.captured_kwargs, mine.extra_kwargs = (
-        dict(match.kwargs), dict(match.captured_kwargs or {}), dict(match.extra_kwargs or {}))
+    fields = mine.__dict__
+    fields.update(match.__dict__)
+    for name in ("kwargs", "captured_kwargs", "extra_kwargs"):
+        fields[name] = dict(fields.get(name) or {})
     return mine
 
 
@@ -105,18 +106,15 @@ class Router:
         if scope["type"] == "http":
             match = self.routes.match(scope.get("path", ""))
             if match is not None:
+                view_class = match.func.view_class  # type: ignore[attr-defined]  # a step route's view
                 scope = {**scope, "motia.match": match,
-                         "motia.sync_step": not issubclass(match.func.view_class, self.async_step_view)}
+                         "motia.sync_step": not issubclass(view_class, self.async_step_view)}
                 await self.steps(scope, receive, send)
                 return
         elif scope["type"] == "lifespan":
             await lifespan(scope, receive, send)
             return
         await self.django(scope, receive, send)
-
-    def step_match(self, path: str) -> Any:
-        """The resolved API step route of ``path``, or None (a request for Django's own handler)."""
-        return self.routes.match(path)
 
 
 def get_asgi_application(*, run_events: bool | None = None) -> Router:

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from tests.steps.test_handler_middleware import steps_settings  # noqa: F401 - fixture
 from tests.support.server import LiveServer, base_env
 from tests.support.waiting import wait_for
 
@@ -99,6 +98,16 @@ def test_a_restarted_server_finishes_the_event_it_was_running(live_db_url, tmp_p
 
 
 # --- the Router: which paths are API steps, and the req it builds from the ASGI scope ----------------------
+
+
+@pytest.fixture
+def steps_settings(settings: Any) -> Any:
+    """The flows fixture steps (``POST /echo/:kind/:id``...) served for ``Host: localhost``."""
+    from tests.support.steps import FIXTURES, use_steps
+
+    use_steps(settings, FIXTURES / "flows")
+    settings.ALLOWED_HOSTS = ["localhost"]
+    return settings
 
 
 async def test_the_router_gives_a_step_the_scopes_headers_as_django_reads_them(steps_settings):
