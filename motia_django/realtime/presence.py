@@ -171,9 +171,12 @@ def _ttl(stream: Stream) -> float:
 _CHUNK = 200  # conditions per statement, well under SQLite's expression depth and variable limits
 
 
-def _chunks(items: list[Any]) -> Iterator[list[Any]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i:i + _CHUNK]
+_KEYS_PER_QUERY = 100  # so a superset of groups x members is at most 10,000 rows, whoever is in which room
+
+
+def _chunks(items: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
 
 
 def _delete_leases(departures: list[Departure]) -> None:
@@ -199,17 +202,20 @@ def _with_items(keys: dict[tuple[str, str, str], Stream]) -> set[tuple[str, str,
 
 
 def _among(keys: dict[tuple[str, str, str], Stream], rows: Any, member: str) -> set[tuple[str, str, str]]:
-    """Which of ``keys`` (stream, group, member) have a row: per stream and group, ``IN`` lists of members (an
-    index range each), not one condition per key."""
-    by_group: dict[tuple[str, str], list[str]] = {}
-    for name, group_id, member_id in keys:
-        by_group.setdefault((name, group_id), []).append(member_id)
+    """Which of ``keys`` (stream, group, member) have a row: per stream, ``IN`` lists of the groups and of the
+    members of up to ``_KEYS_PER_QUERY`` keys (a superset, kept to the keys asked for), so the joins of many rooms
+    that arrive together cost one query, not one per room."""
+    by_stream: dict[str, list[tuple[str, str, str]]] = {}
+    for key in keys:
+        by_stream.setdefault(key[0], []).append(key)
     found: set[tuple[str, str, str]] = set()
-    for (name, group_id), members in by_group.items():
-        for chunk in _chunks(members):
-            found |= set(rows.filter(stream=name, group_id=group_id, **{f"{member}__in": chunk})
+    for name, wanted in by_stream.items():
+        for chunk in _chunks(wanted, _KEYS_PER_QUERY):
+            groups = sorted({group_id for _name, group_id, _member in chunk})
+            members = sorted({member_id for _name, _group, member_id in chunk})
+            found |= set(rows.filter(stream=name, group_id__in=groups, **{f"{member}__in": members})
                          .values_list("stream", "group_id", member))
-    return found
+    return found & keys.keys()
 
 
 class Batcher:

@@ -186,3 +186,28 @@ def test_renewals_racing_departures_in_threads_leave_no_member_without_a_lease()
             assert in_threads(functools.partial(_next_turn, turns, threading.Lock()), 2, timeout=30) == []
             assert stream.get("race", member) is None, round_
         assert not PresenceLease.objects.filter(group_id="race").exists()
+
+
+# --- arrivals in many rooms together look up leases and items in a fixed number of queries ------------------------
+
+@pytest.mark.django_db
+def test_arrivals_across_many_rooms_look_up_leases_and_items_in_one_query_each():
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    with override_settings(STREAMS=TRACKED):
+        stream = streams.here
+        connection = presence.new_connection_id()
+        presence.apply([presence.Arrival(stream, f"room-{n}", "alice", connection) for n in range(0, 50, 2)])
+        presence.apply([presence.Arrival(stream, f"room-{n}", "bob", connection) for n in range(1, 50, 2)])
+        # alice in the even rooms, bob in the odd: 100 keys, one query; the superset (both x all) is cut to what is asked
+        asked = {("here", f"room-{n}", who): stream for n in range(50) for who in ("alice", "bob")}
+        with CaptureQueriesContext(db) as queries:
+            held, present = presence._held(asked), presence._with_items(asked)
+        assert len(queries) == 2
+        expected = {("here", f"room-{n}", "alice" if n % 2 == 0 else "bob") for n in range(50)}
+        assert held == present == expected
+        many = {("here", f"room-{n}", f"m{n}"): stream for n in range(presence._KEYS_PER_QUERY * 3)}
+        with CaptureQueriesContext(db) as queries:
+            assert presence._held(many) == set()
+        assert len(queries) == 3  # chunks of _KEYS_PER_QUERY keys bound the superset each query can return
