@@ -84,9 +84,14 @@ class DatabaseBackend(Backend):
         return newest_within(found, max_bytes)
 
     def group_seq(self, stream: str, group_id: str) -> int | None:
-        seq = (StreamGroup.objects.using(self._read_alias()).filter(stream=stream, group_id=group_id)
-               .values_list("seq", flat=True).first())
-        return int(seq or 0)
+        """One statement by the unique key, written out: every join reads it, and the ORM's compile of the same
+        query cost more than the query (``docs/performance.md``, "The request path")."""
+        connection = connections[self._read_alias()]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT seq FROM {connection.ops.quote_name(_GROUPS)} WHERE stream = %s AND group_id = %s",
+                           [stream, group_id])
+            row = cursor.fetchone()
+        return int(row[0]) if row else 0
 
     def list_groups(self, stream: str) -> list[str]:
         qs = StreamItem.objects.using(self._read_alias()).filter(stream=stream)
