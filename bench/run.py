@@ -256,16 +256,30 @@ def _with_cpu(target: Target, ops: int, fn: Any) -> dict[str, Any]:
     return res
 
 
+def settle(target: Target, idle: float = 0.05, window: float = 0.25, limit: float = 15.0) -> None:
+    """Wait until the servers are idle (under ``idle`` of a core over ``window`` seconds), at most ``limit``
+    seconds: what a scenario leaves behind (1,000 departures after the memory scenario, say) is not charged to
+    the next one's time and CPU."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = cpu_seconds(target.server_pids)
+        time.sleep(window)
+        if cpu_seconds(target.server_pids) - before < idle * window:
+            return
+
+
 def run_scenarios(target: Target, plan: Plan, only: set[str], profile_to: Path | None) -> dict[str, Any]:
     res: dict[str, Any] = {}
     if "memory" in only:  # first, so that fan-out's 1,000 sockets do not pre-grow the heap it measures
         res["memory"] = loadgen("memory", target, "--subscribers", str(plan.memory_conns),
                                 "--pids", ",".join(map(str, target.server_pids)))
+    settle(target)
     if "connect" in only:
         spy = _start_profiler(target, profile_to.with_name(profile_to.stem + "-connect.txt") if profile_to else None)
         res["connect"] = _with_cpu(target, plan.connect_subs, lambda: loadgen(
             "connect", target, "--subscribers", str(plan.connect_subs), "--concurrency", "100"))
         _stop_profiler(spy)
+    settle(target)
     if "latency" in only:
         spy = _start_profiler(target, profile_to)
         redis_before = _redis_stats(target.redis_url)
@@ -274,6 +288,7 @@ def run_scenarios(target: Target, plan: Plan, only: set[str], profile_to: Path |
         _per_op_redis(res["latency"], redis_before, _redis_stats(target.redis_url),
                       plan.latency_ops + plan.latency_warmup)
         _stop_profiler(spy)
+    settle(target)
     if "throughput" in only:
         before = cpu_seconds(target.server_pids)
         res["throughput"] = loadgen("throughput", target, "--posters", str(plan.posters),
@@ -281,6 +296,7 @@ def run_scenarios(target: Target, plan: Plan, only: set[str], profile_to: Path |
         if res["throughput"].get("posts"):
             res["throughput"]["server_cpu_ms_per_op"] = (
                 (cpu_seconds(target.server_pids) - before) * 1000 / res["throughput"]["posts"])
+    settle(target)
     if "fanout" in only:
         for n in plan.fanouts:
             res[f"fanout{n}"] = loadgen("fanout", target, "--subscribers", str(n), "--ops", str(plan.fanout_ops),
@@ -289,13 +305,16 @@ def run_scenarios(target: Target, plan: Plan, only: set[str], profile_to: Path |
             busy = res[f"fanout{n}"].get("busy_cpu_s")
             if busy is not None:  # the servers' CPU while the writes were fanned out, per delivery
                 res[f"fanout{n}"]["server_cpu_us_per_delivery"] = busy * 1e6 / ((plan.fanout_ops + 2) * n)
+    settle(target)
     if "sustained" in only:
         res["sustained"] = _with_cpu(target, int(plan.sustained_s * plan.sustained_rate), lambda: loadgen(
             "sustained", target, "--subscribers", str(plan.sustained_subs), "--rate", str(plan.sustained_rate),
             "--duration", str(plan.sustained_s), "--timeout", "30", "--pids", ",".join(map(str, target.server_pids)),
             timeout=plan.sustained_s + 300))
+    settle(target)
     if "storm" in only and target.name in ("motia", "baseline"):  # the floors keep no state over a restart
         res["storm"] = storm(target, plan)
+    settle(target)
     if "tokens" in only:
         spy = _start_profiler(target, profile_to.with_name(profile_to.stem + "-tokens.txt") if profile_to else None)
         res["tokens"] = loadgen("tokens", target, "--ops", str(plan.token_runs), "--words", "200")
