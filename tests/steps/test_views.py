@@ -353,3 +353,33 @@ def stream_item(database_url: str, stream: str, group: str, item: str) -> dict[s
     if row is None:
         return None
     return row[0] if isinstance(row[0], dict) else json.loads(row[0])
+
+
+# --- a request's view and DRF Request are freed when it ends, not by the garbage collector --------------------
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("method", "path"), [("post", "/chat-messages"), ("get", "/chat-messages/room-1"),
+                                              ("head", "/chat-messages/room-1")])
+def test_a_requests_view_and_drf_request_leave_no_reference_cycle(client, monkeypatch, method, path):
+    import gc
+    import weakref
+
+    from motia_django.steps.views import StepView
+
+    made: list[weakref.ref[Any]] = []
+    initialize = StepView.initialize_request
+
+    def recorded(self: StepView, request: Any, *args: Any, **kwargs: Any) -> Any:
+        drf_request = initialize(self, request, *args, **kwargs)
+        made.extend([weakref.ref(self), weakref.ref(drf_request)])
+        return drf_request
+
+    monkeypatch.setattr(StepView, "initialize_request", recorded)
+    gc.collect()
+    gc.disable()
+    try:
+        response = getattr(client, method)(path, {"channel_id": "room-1", "message": "hi"}, format="json")
+        assert response.status_code in (200, 201)
+        assert len(made) == 2 and [ref() for ref in made] == [None, None]  # freed by reference counting alone
+    finally:
+        gc.enable()
