@@ -85,7 +85,7 @@ class DatabaseBackend(Backend):
 
     def group_seq(self, stream: str, group_id: str) -> int | None:
         """One statement by the unique key, written out: every join reads it, and the ORM's compile of the same
-        query cost more than the query (``docs/performance.md``, "The request path")."""
+        query cost more than the query (``docs/performance.md``)."""
         connection = connections[self._read_alias()]
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT seq FROM {connection.ops.quote_name(_GROUPS)} WHERE stream = %s AND group_id = %s",
