@@ -143,9 +143,10 @@ def get_asgi_application(*, run_events: bool | None = None) -> Router:
 def tune_gc() -> None:
     """``MOTIA["GC_THRESHOLD"]`` for a server or worker process, once its code is loaded: the collector's youngest
     generation runs after that many new objects instead of Python's 700, and everything alive now (modules, the
-    URLconf, the registries) is frozen out of later scans (``gc.freeze()``, after one full collection). A request
-    allocates a few hundred objects; at Python's threshold the collector ran several times per request, and its
-    full scans walked the whole start-up heap: about 12% of the CPU of a POST (docs/performance.md)."""
+    URLconf, the registries) is frozen out of later scans (``gc.freeze()``, after one full collection). At Python's
+    threshold full collections came every few thousand requests and walked every open socket (pauses over 100 ms
+    with 1,000 sockets, a third of a join burst's CPU); docs/performance.md, "The request path", has the figures
+    and the cost (longer young collections, up to that many objects of cyclic garbage waiting)."""
     from motia_django.conf import motia_settings
 
     threshold = motia_settings.GC_THRESHOLD
