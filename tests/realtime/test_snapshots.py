@@ -26,8 +26,9 @@ def gated(monkeypatch):
 
     def snapshot(stream, subscription, **limits):
         calls.append((subscription.group_id, subscription.item_id))
+        seq = len(calls)  # which read this is, taken before the gate (reads of other groups run alongside)
         gate.wait(5)
-        return Sync(frames=[(f"sync {subscription.group_id}", 6)], seq=len(calls))
+        return Sync(frames=[(f"sync {subscription.group_id}", 6)], seq=seq)
 
     monkeypatch.setattr(snapshots_module, "snapshot", snapshot)
     return calls, gate
