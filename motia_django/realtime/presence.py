@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -179,42 +179,62 @@ def _chunks(items: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
         yield items[i:i + size]
 
 
+def _quoted(connection: Any, model: Any, member: str) -> tuple[str, str, str, str]:
+    """``model``'s table and its stream, group and ``member`` columns, quoted for ``connection``."""
+    q, fields = connection.ops.quote_name, model._meta
+    return (q(fields.db_table), *(q(fields.get_field(name).column) for name in ("stream", "group_id", member)))
+
+
 def _delete_leases(departures: list[Departure]) -> None:
     """One ``DELETE`` per group (and chunk): a connection is one member, so its id picks its leases there."""
     by_group: dict[tuple[str, str], list[str]] = {}
     for d in departures:
         by_group.setdefault((d.stream.name, d.group_id), []).append(d.connection_id)
-    for (name, group_id), connection_ids in by_group.items():
-        for chunk in _chunks(connection_ids):
-            PresenceLease.objects.filter(stream=name, group_id=group_id, connection_id__in=chunk).delete()
+    connection = connections[router.db_for_write(PresenceLease)]
+    table, stream_col, group_col, connection_col = _quoted(connection, PresenceLease, "connection_id")
+    with connection.cursor() as cursor:  # written out, as _among is
+        for (name, group_id), connection_ids in by_group.items():
+            for chunk in _chunks(connection_ids):
+                cursor.execute(f"DELETE FROM {table} WHERE {stream_col} = %s AND {group_col} = %s "
+                               f"AND {connection_col} IN ({', '.join(['%s'] * len(chunk))})",
+                               [name, group_id, *chunk])
 
 
 def _held(keys: dict[tuple[str, str, str], Stream]) -> set[tuple[str, str, str]]:
     """Which of ``keys`` a lease still holds."""
-    return _among(keys, PresenceLease.objects.all(), "member_id")
+    return _among(keys, PresenceLease, "member_id")
 
 
 def _with_items(keys: dict[tuple[str, str, str], Stream]) -> set[tuple[str, str, str]]:
     """Which of ``keys`` have their member's item: one query on the default storage, else one get each."""
     default = {k: stream for k, stream in keys.items() if stream.backend.kind == "default"}
-    return _among(default, StreamItem.objects.all(), "item_id") | {
+    return _among(default, StreamItem, "item_id") | {
         k for k, stream in keys.items() if k not in default and stream.get(k[1], k[2]) is not None}
 
 
-def _among(keys: dict[tuple[str, str, str], Stream], rows: Any, member: str) -> set[tuple[str, str, str]]:
-    """Which of ``keys`` (stream, group, member) have a row: per stream, ``IN`` lists of the groups and of the
-    members of up to ``_KEYS_PER_QUERY`` keys (a superset, kept to the keys asked for), so the joins of many rooms
-    that arrive together cost one query, not one per room."""
+def _among(keys: dict[tuple[str, str, str], Stream], model: Any, member: str) -> set[tuple[str, str, str]]:
+    """Which of ``keys`` (stream, group, member) have a row of ``model``: per stream, ``IN`` lists of the groups
+    and of the members of up to ``_KEYS_PER_QUERY`` keys (a superset, kept to the keys asked for), so the joins
+    of many rooms that arrive together cost one query, not one per room. Written out: every join and leave makes
+    two of these, and building them through the ORM cost several times running them."""
     by_stream: dict[str, list[tuple[str, str, str]]] = {}
     for key in keys:
         by_stream.setdefault(key[0], []).append(key)
     found: set[tuple[str, str, str]] = set()
-    for name, wanted in by_stream.items():
-        for chunk in _chunks(wanted, _KEYS_PER_QUERY):
-            groups = sorted({group_id for _name, group_id, _member in chunk})
-            members = sorted({member_id for _name, _group, member_id in chunk})
-            found |= set(rows.filter(stream=name, group_id__in=groups, **{f"{member}__in": members})
-                         .values_list("stream", "group_id", member))
+    if not by_stream:
+        return found
+    connection = connections[router.db_for_read(model)]
+    table, stream_col, group_col, member_col = _quoted(connection, model, member)
+    with connection.cursor() as cursor:
+        for name, wanted in by_stream.items():
+            for chunk in _chunks(wanted, _KEYS_PER_QUERY):
+                groups = sorted({group_id for _name, group_id, _member in chunk})
+                members = sorted({member_id for _name, _group, member_id in chunk})
+                cursor.execute(
+                    f"SELECT {group_col}, {member_col} FROM {table} WHERE {stream_col} = %s "
+                    f"AND {group_col} IN ({', '.join(['%s'] * len(groups))}) "
+                    f"AND {member_col} IN ({', '.join(['%s'] * len(members))})", [name, *groups, *members])
+                found.update((name, group_id, member_id) for group_id, member_id in cursor.fetchall())
     return found & keys.keys()
 
 

@@ -153,8 +153,10 @@ class DatabaseBackend(Backend):
                     raise _Nothing  # nothing deleted: undo the bump
                 data, previous = found
                 timestamp = next_timestamp(previous)
-                bump_floor = StreamGroup.objects.using(alias).filter(stream=stream, group_id=group_id)
-                bump_floor.filter(floor__lt=timestamp).update(floor=timestamp)
+                with connection.cursor() as cursor:  # the floor rises to the delete's timestamp, never falls
+                    cursor.execute(f"UPDATE {connection.ops.quote_name(_GROUPS)} SET floor = %s "
+                                   "WHERE stream = %s AND group_id = %s AND floor < %s",
+                                   [timestamp, stream, group_id, timestamp])
         except _Nothing:
             return None
         return StoredItem(data, timestamp, seq=seq)
@@ -196,7 +198,7 @@ class DatabaseBackend(Backend):
         one bump of the group by what was deleted: each deleted item its own sequence number, in order."""
         alias = self.db_alias()
         connection = connections[alias]
-        if len(ids) < 2 or not _fast(connection):
+        if not ids or not _fast(connection):
             return super().delete_many(stream, group_id, ids)
         q, greatest = connection.ops.quote_name, _greatest(connection)
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
