@@ -320,12 +320,9 @@ class AsyncStepView(StepView):
         (authentication, permissions, throttles), the step, ``finalize_response()``, every error through
         ``handle_exception()``. ``initial()`` runs in a thread when the policies may query the database."""
         step = self.step_of(request.method)
-        if step is None or not step.is_async:  # sync handlers, OPTIONS, HEAD: all of DRF's cycle in a thread
-            try:
-                return self.render(await request_thread(super(StepView, self).dispatch)(request, *args, **kwargs))
-            finally:
-                self.release()
         try:
+            if step is None or not step.is_async:  # sync handlers, OPTIONS, HEAD: all of DRF's cycle in a thread
+                return self.render(await request_thread(super(StepView, self).dispatch)(request, *args, **kwargs))
             return await self.run_step(step, request, *args, **kwargs)
         finally:
             self.release()
