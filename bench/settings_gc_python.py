@@ -1,7 +1,9 @@
-"""An experiment: the example project with Python's own collector settings (``MOTIA["GC_THRESHOLD"] = None``).
+"""An experiment: the example project with another ``MOTIA["GC_THRESHOLD"]``: ``MOTIA_BENCH_GC`` is ``none``
+(Python's own collector settings, the default here) or a threshold such as ``2000``.
 
 ``bench/run.py --settings bench.settings_gc_python`` against the default shows what ``GC_THRESHOLD`` buys (CPU
-per request) and costs (memory per socket); docs/performance.md has the figures.
+per join and per request) and costs (longer young collections, memory held by waiting garbage);
+``MOTIA_BENCH_GC_LOG=PATH`` writes every collection's pause to ``PATH.<pid>``. docs/performance.md has the figures.
 """
 
 import os
