@@ -16,9 +16,11 @@ to the project's ``extra_patterns`` behind Channels' ``AuthMiddlewareStack``, as
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from importlib import import_module
 from typing import Any
 
+from asgiref.sync import markcoroutinefunction
 from channels.auth import AuthMiddlewareStack, get_user
 from channels.routing import URLRouter
 from django.conf import settings
@@ -49,20 +51,23 @@ def _session(cookies: dict[str, str]) -> Any:
 
 
 class StreamsApplication:
-    """Serves the stream consumer at ``paths``; hands any other path to ``fallback`` (or refuses it)."""
+    """Serves the stream consumer at ``paths``; hands any other path to ``fallback`` (or refuses it).
+
+    ``__call__`` is a plain function that returns the consumer's coroutine (marked as a coroutine function, so
+    servers still see an ASGI 3 application): the consumer runs under the router's frame alone, with no frame of
+    this application, nor of ``as_asgi``'s wrapper, held for the life of every socket (about 0.5 KiB each)."""
 
     def __init__(self, paths: tuple[str, ...], fallback: Any = None) -> None:
         self.paths = paths
         self.fallback = fallback
-        self.consumer = StreamConsumer.as_asgi()
+        self.consumer: Callable[..., Awaitable[None]] = serve
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    @markcoroutinefunction
+    def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[None]:
         if self.fallback is not None and scope.get("path") not in self.paths:
-            await self.fallback(scope, receive, send)
-            return
+            return self.fallback(scope, receive, send)
         if scope.get("path") not in self.paths:
-            await send({"type": "websocket.close", "code": 1000})  # no route: refuse the upgrade (403)
-            return
+            return send({"type": "websocket.close", "code": 1000})  # no route: refuse the upgrade (403)
         cookies: dict[str, str] = {}
         for name, value in scope.get("headers") or ():
             if name == b"cookie":
@@ -74,7 +79,12 @@ class StreamsApplication:
             scope["user"] = SimpleLazyObject(lambda: get_user.func({"session": session}))
         else:
             scope["user"] = AnonymousUser()
-        await self.consumer(scope, receive, send)
+        return self.consumer(scope, receive, send)
+
+
+def serve(scope: dict[str, Any], receive: Any, send: Any) -> Awaitable[None]:
+    """A new ``StreamConsumer`` on one connection: what ``StreamConsumer.as_asgi()`` does, without a frame."""
+    return StreamConsumer()(scope, receive, send)
 
 
 def websocket_application(*, root: bool = True, extra_patterns: list[Any] | None = None) -> Any:

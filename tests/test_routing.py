@@ -80,6 +80,25 @@ class Scopes:
         self.scopes.append(scope)
 
 
+def test_the_streams_application_is_an_asgi3_application():
+    """``__call__`` returns the consumer's coroutine (no frame of its own per socket) but is marked as a coroutine
+    function, which is how servers (uvicorn) tell ASGI 3 from ASGI 2."""
+    import asyncio
+
+    app = StreamsApplication(("/",))
+    assert asyncio.iscoroutinefunction(app.__call__)
+
+
+async def test_a_path_not_served_is_refused():
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    await StreamsApplication(("/",))({"type": "websocket", "path": "/elsewhere/", "headers": []}, None, send)
+    assert sent == [{"type": "websocket.close", "code": 1000}]
+
+
 async def test_without_a_session_cookie_the_user_is_anonymous():
     app = StreamsApplication(("/",))
     app.consumer = Scopes()
