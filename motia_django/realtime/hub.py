@@ -16,7 +16,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from motia_django import metrics
 from motia_django.layers import attach_loop
@@ -73,12 +73,21 @@ class Forwarder(Protocol):
     async def unlisten(self, key: GroupKey) -> None: ...
 
 
+class _Empty(set[Any]):
+    """The place of a group whose first socket is still waiting for the relay to listen."""
+
+
+_EMPTY: Any = _Empty()
+
+
 class Hub:
     """The process's table of sockets by group, and the one place changes enter it."""
 
     def __init__(self) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.sockets: dict[GroupKey, set[Socket]] = {}
+        #: The sockets on each group: the socket itself while it is the only one (a user's own group, mostly), a
+        #: set once there are more; ``members(key)`` reads either. A set costs 0.2 KiB, a socket's group nothing.
+        self.sockets: dict[GroupKey, Socket | set[Socket]] = {}
         self.relay: Forwarder | None = None
         self.sequencer = Sequencer(self._fan_out, self.resync)
         self._lock = threading.Lock()
@@ -95,28 +104,48 @@ class Hub:
 
     async def join(self, key: GroupKey, socket: Socket) -> None:
         """Deliver the group's changes to ``socket`` from now on (before its snapshot is read)."""
-        sockets = self.sockets.get(key)
-        if sockets is None:
-            sockets = self.sockets[key] = set()
+        held = self.sockets.get(key)
+        if held is None:
+            self.sockets[key] = _EMPTY
             if self.relay is not None:
                 try:
                     await self.relay.listen(key)
                 except BaseException:
-                    if not sockets:
+                    if self.sockets.get(key) is _EMPTY:
                         del self.sockets[key]
                     raise
-        sockets.add(socket)
+            held = self.sockets.get(key, _EMPTY)
+        if held is _EMPTY:
+            self.sockets[key] = socket
+        elif type(held) is set:
+            held.add(socket)
+        elif held is not socket:
+            self.sockets[key] = {held, socket}  # type: ignore[arg-type]
 
     async def leave(self, key: GroupKey, socket: Socket) -> None:
-        sockets = self.sockets.get(key)
-        if sockets is None:
+        held = self.sockets.get(key)
+        if held is None:
             return
-        sockets.discard(socket)
-        if not sockets:
-            del self.sockets[key]
-            self.sequencer.forget(key)
-            if self.relay is not None:
-                await self.relay.unlisten(key)
+        if type(held) is set:
+            held.discard(socket)
+            if len(held) == 1:
+                (self.sockets[key],) = held
+            return
+        if held is not socket:
+            return
+        del self.sockets[key]
+        self.sequencer.forget(key)
+        if self.relay is not None:
+            await self.relay.unlisten(key)
+
+    def members(self, key: GroupKey) -> tuple[Socket, ...]:
+        """The sockets on ``key`` now."""
+        held = self.sockets.get(key)
+        if held is None or held is _EMPTY:
+            return ()
+        if isinstance(held, set):
+            return tuple(held)
+        return (held,)
 
     def started(self, key: GroupKey, seq: int | None) -> None:
         """A socket read the group's snapshot at sequence number ``seq`` (see ``motia_django.realtime.sequence``)."""
@@ -136,10 +165,7 @@ class Hub:
             self.sequencer.admit(key, frame.seq, frame)
 
     def _fan_out(self, frame: Delivery) -> None:
-        sockets = self.sockets.get((frame.stream, frame.group_id))
-        if not sockets:
-            return
-        for socket in tuple(sockets):
+        for socket in self.members((frame.stream, frame.group_id)):
             try:
                 socket.deliver(frame)
             except Exception:  # one broken socket must not cost the others their frame
@@ -150,7 +176,7 @@ class Hub:
         targets = list(self.sockets) if keys is None else [k for k in keys if k in self.sockets]
         by_socket: dict[Socket, list[GroupKey]] = {}
         for key in targets:
-            for socket in self.sockets.get(key, ()):
+            for socket in self.members(key):
                 by_socket.setdefault(socket, []).append(key)
         for socket, socket_keys in by_socket.items():
             socket.resync(socket_keys)
@@ -160,7 +186,8 @@ class Hub:
         if self.relay is not None:
             self.relay.send(change)
         loop = self.loop
-        if loop is None or loop.is_closed() or not self.sockets.get((change.stream, change.group_id)):
+        held = self.sockets.get((change.stream, change.group_id))  # any thread: look, do not iterate
+        if loop is None or loop.is_closed() or held is None or held is _EMPTY:
             return
         try:
             running = asyncio.get_running_loop()

@@ -213,7 +213,7 @@ async def test_group_joined_once_and_left_on_close():
     await client.join("chatMessage", "room", "m1")
     for _ in range(4):
         await client.next()
-    assert [len(sockets) for sockets in hub.sockets.values()] == [1]  # one socket, once, on one group
+    assert [len(hub.members(key)) for key in hub.sockets] == [1]  # one socket, once, on one group
     await client.close()
     await asyncio.sleep(0)
     assert not hub.sockets
@@ -346,7 +346,7 @@ async def test_slow_client_is_disconnected_past_the_queue_limit(monkeypatch):
         written.append(text)
         await self.send(text_data=text)
 
-    monkeypatch.setattr(StreamConsumer, "_write", stalled_write)
+    monkeypatch.setattr(StreamConsumer, "write_frame", stalled_write)
     with override_settings(MOTIA={"SEND_QUEUE_LIMIT": 3}):
         client = await Client().connect()
         await client.join("chatMessage", "room")

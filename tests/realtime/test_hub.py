@@ -79,13 +79,37 @@ async def test_join_listens_once_per_group_and_leave_unlistens_with_the_last_soc
     a, b = Socket("a"), Socket("b")
     await hub.join(K, a)
     await hub.join(K, b)
-    assert hub.sockets == {K: {a, b}} and relay.calls == [("listen", K)]
+    assert set(hub.members(K)) == {a, b} and relay.calls == [("listen", K)]
     await hub.leave(K, a)
-    assert hub.sockets == {K: {b}} and relay.calls == [("listen", K)]
+    assert hub.members(K) == (b,) and relay.calls == [("listen", K)]
+    assert hub.sockets == {K: b}  # a group's only socket is held as itself, without a set
     await hub.leave(K, b)
     assert hub.sockets == {} and relay.calls == [("listen", K), ("unlisten", K)]
     await hub.leave(K, b)  # not joined: nothing
     assert relay.calls == [("listen", K), ("unlisten", K)]
+
+
+async def test_sockets_that_join_while_the_first_waits_for_the_relay_are_all_held():
+    hub, gate = Hub(), asyncio.Event()
+
+    class SlowRelay(Relay):
+        async def listen(self, key):
+            await gate.wait()
+            await super().listen(key)
+
+    hub.relay = relay = SlowRelay()
+    a, b, c = Socket("a"), Socket("b"), Socket("c")
+    first = asyncio.ensure_future(hub.join(K, a))
+    await asyncio.sleep(0)
+    assert hub.members(K) == ()  # the group is there, waiting: a second join does not listen again
+    await hub.join(K, b)
+    await hub.join(K, c)
+    gate.set()
+    await first
+    assert set(hub.members(K)) == {a, b, c} and relay.calls == [("listen", K)]
+    for socket in (a, b, c):
+        await hub.leave(K, socket)
+    assert hub.sockets == {} and relay.calls == [("listen", K), ("unlisten", K)]
 
 
 async def test_a_failed_listen_leaves_no_empty_group_behind():
@@ -254,12 +278,12 @@ async def test_membership_joins_the_hub_once_per_group(shared):
     await membership.add(group)
     await membership.add(item)
     await membership.add(Subscription("s3", *OTHER))
-    assert shared.sockets == {K: {socket}, OTHER: {socket}}
+    assert shared.sockets == {K: socket, OTHER: socket}
     assert len(membership) == 3 and membership.get("s2") is item and membership.get("nope") is None
     assert gauge() == start + 3
 
     assert await membership.remove(group)
-    assert shared.sockets[K] == {socket}  # the item subscription still needs the group
+    assert shared.members(K) == (socket,)  # the item subscription still needs the group
     assert await membership.remove(item)
     assert K not in shared.sockets and OTHER in shared.sockets
     assert gauge() == start + 1 and len(membership) == 1
