@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 from collections.abc import Coroutine, Iterable
@@ -60,12 +61,20 @@ __all__ = ["CLOSE_SLOW_CLIENT", "StreamConsumer"]
 
 logger = logging.getLogger("motia_django.consumer")
 
+#: Scope keys read by the time a socket is accepted: its scope is then copied without them, into a dict sized
+#: for what is left (removing keys does not shrink a dict), so an idle socket keeps neither them nor the room.
+_READ_AT_CONNECT = frozenset({"asgi", "cookies", "extensions", "headers", "http_version", "query_string", "raw_path",
+                              "root_path", "session", "subprotocols"})
+
 
 class StreamConsumer(AsyncWebsocketConsumer):
     """Motia's stream protocol over one WebSocket. Route it at ``/`` (see ``motia_django.routing``)."""
 
     #: No channel-layer channel per socket: the hub delivers (see the module docstring).
     channel_layer_alias = None
+
+    #: No groups of Channels' own (a class attribute: Channels otherwise gives every socket an empty list).
+    groups: tuple[str, ...] = ()
 
     #: Frame type -> handler method name.
     frame_handlers = {"join": "on_join", "leave": "on_leave"}
@@ -78,7 +87,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.policy = JoinPolicy(None)
         self.lifecycle = Lifecycle(None)
         self.queue: SendQueue | None = None
-        self.handoff = SnapshotHandoff(self.push, motia_settings.SEND_QUEUE_LIMIT, motia_settings.SEND_QUEUE_BYTES)
+        self.handoff: SnapshotHandoff | None = None  # while snapshots are read (``_synced``)
         self.closing = False
         self.caps: list[tuple[Any, int | None]] = []  # what this socket counts under (limits.connections)
         self.ignored_logged = False  # a socket's first ignored frame is logged, the rest only counted
@@ -89,6 +98,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """Channels' consumer loop, for a consumer without a channel layer: one message at a time, in order,
         and no extra task per socket."""
         self.scope, self.base_send = scope, send
+        del scope  # the frame lives as long as the socket; the scope is trimmed at connect (``_keep_scope``)
         try:
             while True:
                 await self.dispatch(await receive())
@@ -127,10 +137,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         self.caps = caps
         self.policy, self.lifecycle = JoinPolicy(self.auth_context), Lifecycle(self.auth_context)
-        self.queue = SendQueue(self._write, motia_settings.SEND_QUEUE_LIMIT, on_error=self._send_failed,
-                               on_full=self._too_slow, max_bytes=motia_settings.SEND_QUEUE_BYTES)
-        for key in ("headers", "cookies", "session"):  # read by now; an idle socket need not keep them
-            self.scope.pop(key, None)
+        self.queue = SendQueue(self, motia_settings.SEND_QUEUE_LIMIT, max_bytes=motia_settings.SEND_QUEUE_BYTES)
+        self.scope = {key: value for key, value in self.scope.items() if key not in _READ_AT_CONNECT}
         await self.accept(subprotocol)
         metrics.connections.inc()
         self.counted = True
@@ -170,8 +178,22 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self._producer = None
         await self._leave_all()
 
-    async def _write(self, text: str) -> None:
+    # --- the send queue's outlet (``send_queue.Outlet``) -------------------------------------------------------
+
+    async def write_frame(self, text: str) -> None:
         await self.base_send({"type": "websocket.send", "text": text})
+
+    def queue_full(self) -> None:
+        """The client fell too far behind: cut it off (it resyncs on reconnect)."""
+        logger.warning("WebSocket client fell %d frames behind (or %d bytes); disconnecting it",
+                       motia_settings.SEND_QUEUE_LIMIT, motia_settings.SEND_QUEUE_BYTES)
+        self._cut_off(CLOSE_SLOW_CLIENT)
+
+    def frame_failed(self, exc: BaseException) -> None:
+        logger.info("A frame could not be sent (%r); closing the socket", exc)
+        self._cut_off(1011)
+
+    # --- frames to the client -------------------------------------------------------------------------------
 
     def push(self, text: str, item: tuple[str, str, str] | None = None, update: bool = False,
              committed: float | None = None, size: int | None = None) -> None:
@@ -181,11 +203,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.closing or self.queue is None:
             return
         size = encoded_size(text) if size is None else size
-        held = self.handoff.hold((text, item, update, committed, size))
+        held = None if self.handoff is None else self.handoff.hold((text, item, update, committed, size))
         if held is None:
-            self.queue.push(text, item, update=update, committed=committed, size=size)  # _too_slow when full
+            self.queue.push(text, item, update=update, committed=committed, size=size)  # queue_full when full
         elif not held:
-            self._too_slow()
+            self.queue_full()
 
     def _push_sync(self, sub: Subscription, sync: Sync) -> None:
         """A subscription's sync: it replaces one of the same subscription still waiting to be sent."""
@@ -195,11 +217,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
         for text, size in sync.frames:
             if not self.queue.push(text, size=size, sync=sub.id):
                 return
-
-    def _too_slow(self) -> None:
-        logger.warning("WebSocket client fell %d frames behind (or %d bytes); disconnecting it",
-                       motia_settings.SEND_QUEUE_LIMIT, motia_settings.SEND_QUEUE_BYTES)
-        self._cut_off(CLOSE_SLOW_CLIENT)
 
     def _cut_off(self, code: int) -> None:
         if self.closing:
@@ -217,10 +234,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self._leave_all()
         with contextlib.suppress(Exception):  # the transport may be gone already
             await self.close(code=code)
-
-    def _send_failed(self, exc: BaseException) -> None:
-        logger.info("A frame could not be sent (%r); closing the socket", exc)
-        self._cut_off(1011)
 
     # --- frames from the client -----------------------------------------------------------------------------
 
@@ -258,6 +271,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         sub = parse_subscription(data)
         old = self.subscriptions.get(sub.id)
         stream = await self.policy.admit(sub, len(self.subscriptions), replacing=old is not None)
+        sub = dataclasses.replace(sub, stream=stream.name)  # the registry's string, not one per socket
         if old is not None:  # a refused re-join (above) leaves the old one
             await self._unregister(old)
         self.lifecycle.admitted(stream, sub)
@@ -279,7 +293,19 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def _synced(self, subs: list[tuple[Stream, Subscription]], *, join: bool = False) -> None:
         """Queue a ``sync`` for each of ``subs``, registering a join first (docs/protocol.md, "Joining"); a join
         is ``joined`` once its snapshot is read, before its sync goes out."""
-        async with self.handoff.reading() as sends:
+        handoff = self.handoff
+        if handoff is None:
+            handoff = self.handoff = SnapshotHandoff(self.push, motia_settings.SEND_QUEUE_LIMIT,
+                                                     motia_settings.SEND_QUEUE_BYTES)
+        try:
+            await self._read_syncs(handoff, subs, join)
+        finally:
+            if handoff.idle and self.handoff is handoff:  # an idle socket keeps no handoff
+                self.handoff = None
+
+    async def _read_syncs(self, handoff: SnapshotHandoff, subs: list[tuple[Stream, Subscription]],
+                          join: bool) -> None:
+        async with handoff.reading() as sends:
             for stream, sub in subs:
                 if join:
                     await self.subscriptions.add(sub)

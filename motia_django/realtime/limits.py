@@ -24,9 +24,9 @@ class TokenBucket:
 
     __slots__ = ("burst", "clock", "last", "rate", "tokens")
 
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] | None = None) -> None:
-        self.rate, self.burst = float(rate), float(burst)
-        self.tokens = self.burst
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] | None = None) -> None:
+        self.rate, self.burst = rate, burst  # the settings' own numbers: one bucket per socket holds no copies
+        self.tokens: float = burst
         self.clock = clock or time.monotonic
         self.last = self.clock()
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from motia_django.encoding import decode, encode_frame, encoded_size
@@ -63,10 +63,12 @@ class Subscription:
     stream: str
     group_id: str
     item_id: str | None = None
+    #: ``(stream, group_id)``: one tuple, the key of every table the subscription is counted in (the socket's,
+    #: its presence, the hub's), not one per table.
+    group_key: tuple[str, str] = field(init=False, repr=False, compare=False)
 
-    @property
-    def group_key(self) -> tuple[str, str]:
-        return (self.stream, self.group_id)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "group_key", (self.stream, self.group_id))
 
     def as_dict(self) -> dict[str, Any]:
         """What ``canAccess(subscription, auth_context)`` receives (Motia's shape plus the stream name)."""
@@ -77,15 +79,16 @@ class Subscription:
 
 
 class SubscriptionTable:
-    """One socket's subscriptions by id, with the counts that make matching a change two set lookups."""
+    """One socket's subscriptions by id, with the counts that make matching a change two set lookups. The item
+    subscriptions' counts exist once there is one: most sockets hold group subscriptions only."""
 
-    __slots__ = ("by_id", "groups", "items", "keys")
+    __slots__ = ("by_id", "groups", "item_groups", "items")
 
     def __init__(self) -> None:
         self.by_id: dict[str, Subscription] = {}
         self.groups: Counter[tuple[str, str]] = Counter()  # group subscriptions per (stream, group)
-        self.items: Counter[tuple[str, str, str]] = Counter()  # item subscriptions per (stream, group, id)
-        self.keys: Counter[tuple[str, str]] = Counter()  # all subscriptions per (stream, group)
+        self.items: Counter[tuple[str, str, str]] | None = None  # item subscriptions per (stream, group, id)
+        self.item_groups: Counter[tuple[str, str]] | None = None  # item subscriptions per (stream, group)
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -93,36 +96,42 @@ class SubscriptionTable:
     def get(self, sub_id: str) -> Subscription | None:
         return self.by_id.get(sub_id)
 
+    def _held(self, key: tuple[str, str]) -> int:
+        """The socket's subscriptions on (stream, group) ``key``."""
+        return self.groups.get(key, 0) + (self.item_groups.get(key, 0) if self.item_groups is not None else 0)
+
     def add(self, sub: Subscription) -> bool:
         """Add ``sub``; True when it is the socket's first subscription on its (stream, group)."""
         self.by_id[sub.id] = sub
+        key = sub.group_key
         if sub.item_id is None:
-            self.groups[sub.group_key] += 1
+            self.groups[key] += 1
         else:
-            self.items[(*sub.group_key, sub.item_id)] += 1
-        self.keys[sub.group_key] += 1
-        return self.keys[sub.group_key] == 1
+            if self.items is None or self.item_groups is None:
+                self.items, self.item_groups = Counter(), Counter()
+            self.items[(*key, sub.item_id)] += 1
+            self.item_groups[key] += 1
+        return self._held(key) == 1
 
     def remove(self, sub: Subscription) -> bool:
         """Remove ``sub`` (if it is the one held); True when it was the last on its (stream, group)."""
         if self.by_id.get(sub.id) is not sub:
             return False
         del self.by_id[sub.id]
-        counter: Counter[Any] = self.groups if sub.item_id is None else self.items
-        key: tuple[str, ...] = sub.group_key if sub.item_id is None else (*sub.group_key, sub.item_id)
-        counter[key] -= 1
-        if counter[key] <= 0:
-            del counter[key]
-        self.keys[sub.group_key] -= 1
-        if self.keys[sub.group_key] <= 0:
-            del self.keys[sub.group_key]
-            return True
-        return False
+        key = sub.group_key
+        if sub.item_id is None:
+            _decrement(self.groups, key)
+        else:
+            assert self.items is not None and self.item_groups is not None  # it was added
+            _decrement(self.items, (*key, sub.item_id))
+            _decrement(self.item_groups, key)
+        return not self._held(key)
 
     def matches(self, stream: str, group_id: str, item_id: str | None) -> bool:
         """Does a change of (stream, group, item) concern this socket? (Once, however many subscriptions.)"""
         key = (stream, group_id)
-        return key in self.groups or (item_id is not None and (stream, group_id, item_id) in self.items)
+        return key in self.groups or (item_id is not None and self.items is not None
+                                      and (stream, group_id, item_id) in self.items)
 
     def on(self, keys: Any) -> list[Subscription]:
         """The subscriptions on any of the (stream, group) ``keys``."""
@@ -131,12 +140,17 @@ class SubscriptionTable:
 
     def clear(self) -> list[tuple[str, str]]:
         """Forget everything; returns the (stream, group) keys that were held."""
-        keys = list(self.keys)
+        keys = list({**self.groups, **(self.item_groups or {})})
         self.by_id.clear()
         self.groups.clear()
-        self.items.clear()
-        self.keys.clear()
+        self.items = self.item_groups = None
         return keys
+
+
+def _decrement(counter: Counter[Any], key: Any) -> None:
+    counter[key] -= 1
+    if counter[key] <= 0:
+        del counter[key]
 
 
 def _key(data: dict[str, Any], name: str, what: str, stream: str | None, group: str | None) -> str:
@@ -251,15 +265,20 @@ class SnapshotHandoff:
     """Changes that arrive while a socket's snapshots are read wait, then follow the syncs, so a client never
     sees a change before the sync it belongs after (docs/protocol.md, "Joining"). One read at a time per
     socket; ``push`` is the socket's own, which the held frames go through afterwards. At most ``limit`` frames
-    and ``max_bytes`` bytes wait."""
+    and ``max_bytes`` bytes wait. A socket needs one only while it reads (``idle`` once none is made or waits)."""
 
-    __slots__ = ("_lock", "held", "held_bytes", "limit", "max_bytes", "push")
+    __slots__ = ("_lock", "held", "held_bytes", "limit", "max_bytes", "push", "readers")
 
     def __init__(self, push: Callable[..., None], limit: int, max_bytes: int) -> None:
         self.push, self.limit, self.max_bytes = push, limit, max_bytes
         self.held: list[Held] | None = None
         self.held_bytes = 0
         self._lock: asyncio.Lock | None = None
+        self.readers = 0  # reads being made or waiting their turn
+
+    @property
+    def idle(self) -> bool:
+        return not self.readers
 
     def hold(self, frame: Held) -> bool | None:
         """Keep ``frame`` for after the syncs: True; False when too much already waits (the client is cut off);
@@ -278,17 +297,21 @@ class SnapshotHandoff:
         was held meanwhile."""
         if self._lock is None:
             self._lock = asyncio.Lock()
-        async with self._lock:
-            sends: list[Callable[[], None]] = []
-            self.held, self.held_bytes = [], 0
-            try:
-                yield sends
-            finally:
-                held, self.held, self.held_bytes = self.held, None, 0
-                for send in sends:
-                    send()
-                for frame in held:
-                    self.push(*frame)
+        self.readers += 1
+        try:
+            async with self._lock:
+                sends: list[Callable[[], None]] = []
+                self.held, self.held_bytes = [], 0
+                try:
+                    yield sends
+                finally:
+                    held, self.held, self.held_bytes = self.held, None, 0
+                    for send in sends:
+                        send()
+                    for frame in held:
+                        self.push(*frame)
+        finally:
+            self.readers -= 1
 
 
 def _valid(value: Any) -> str | None:

@@ -1,7 +1,7 @@
 """Back-pressure: each socket's frames go through one bounded queue, drained in order by one writer task.
 
-A stalled client fills its queue, not the server's memory; past ``SEND_QUEUE_LIMIT`` frames the queue calls
-``on_full`` and the consumer cuts the client off with ``CLOSE_SLOW_CLIENT`` (4013), giving it
+A stalled client fills its queue, not the server's memory; past ``SEND_QUEUE_LIMIT`` frames the queue tells its
+``Outlet`` (``queue_full``) and the consumer cuts the client off with ``CLOSE_SLOW_CLIENT`` (4013), giving it
 ``SLOW_CLOSE_SECONDS`` to read up to the close frame; it resyncs on reconnect. uvicorn's ``send`` waits while the
 socket's buffer is full. Daphne's never does (frames pile up in Twisted's write buffer), so for Daphne a push
 producer registered with the socket (``watch_transport``) pauses the writer while Twisted's buffer is full.
@@ -13,16 +13,15 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from motia_django.compat import daphne_protocol, twisted_consumer
 from motia_django.encoding import encoded_size
 from motia_django.metrics import frame_written
 
 __all__ = [
-    "CLOSE_SLOW_CLIENT", "SLOW_CLOSE_SECONDS", "SendQueue", "TransportWatch", "allow_slow_close", "unwatch_transport",
-    "watch_transport",
+    "CLOSE_SLOW_CLIENT", "SLOW_CLOSE_SECONDS", "Outlet", "SendQueue", "TransportWatch", "allow_slow_close",
+    "unwatch_transport", "watch_transport",
 ]
 
 logger = logging.getLogger("motia_django.consumer")
@@ -48,6 +47,20 @@ class _Entry:
         self.text, self.size, self.key, self.sync, self.committed = text, size, key, sync, committed
 
 
+class Outlet(Protocol):
+    """Where a send queue's frames go, and what it tells when they cannot: the socket's consumer. One object,
+    not three bound methods held per socket."""
+
+    async def write_frame(self, text: str) -> None:
+        """Send one frame (the server's ``send``)."""
+
+    def frame_failed(self, exc: BaseException) -> None:
+        """A send failed: nothing more is sent; the socket should be closed visibly."""
+
+    def queue_full(self) -> None:
+        """The client is too slow: ``limit`` frames or ``max_bytes`` bytes already wait."""
+
+
 #: The shared, always empty queue of idle send queues.
 _EMPTY: deque[_Entry] = deque(maxlen=0)
 
@@ -55,21 +68,18 @@ _EMPTY: deque[_Entry] = deque(maxlen=0)
 class SendQueue:
     """The frames waiting for one socket, sent in order by a writer task that exists only while some wait.
 
-    ``push`` never blocks: it returns False, and calls ``on_full``, when ``limit`` frames or ``max_bytes`` bytes
-    already wait (the client is too slow). An idle socket holds no task and no queue. An ``update`` of an item
-    whose previous ``update`` is still queued (nothing else of that item after it) replaces it: a subscriber that
-    falls behind on a token stream skips superseded states instead of receiving every one. A sync pushed for a
-    subscription whose previous sync still waits replaces it (a client re-joining in a loop holds one). ``writable``
-    (Daphne only, see ``watch_transport``) pauses the writer while the transport's buffer is full. ``on_error`` is
-    called if a send fails, so the socket is closed visibly.
+    ``push`` never blocks: it returns False, and calls the outlet's ``queue_full``, when ``limit`` frames or
+    ``max_bytes`` bytes already wait (the client is too slow). An idle socket holds no task and no queue. An
+    ``update`` of an item whose previous ``update`` is still queued (nothing else of that item after it) replaces
+    it: a subscriber that falls behind on a token stream skips superseded states instead of receiving every one. A
+    sync pushed for a subscription whose previous sync still waits replaces it (a client re-joining in a loop holds
+    one). ``writable`` (Daphne only, see ``watch_transport``) pauses the writer while the transport's buffer is
+    full. The outlet's ``frame_failed`` is called if a send fails, so the socket is closed visibly.
     """
 
-    __slots__ = ("_send", "_task", "broken", "bytes", "frames", "latest", "limit", "max_bytes", "on_error",
-                 "on_full", "syncs", "writable")
+    __slots__ = ("_task", "broken", "bytes", "frames", "latest", "limit", "max_bytes", "outlet", "syncs", "writable")
 
-    def __init__(self, send: Callable[[str], Coroutine[Any, Any, None]], limit: int,
-                 on_error: Callable[[BaseException], None] | None = None,
-                 on_full: Callable[[], None] | None = None, max_bytes: int | None = None) -> None:
+    def __init__(self, outlet: Outlet, limit: int, max_bytes: int | None = None) -> None:
         self.frames: deque[_Entry] = _EMPTY
         self.latest: dict[Key, _Entry] | None = None  # each item's queued update that may still be replaced
         self.syncs: dict[str, list[_Entry]] | None = None  # each subscription's queued sync frames
@@ -77,8 +87,7 @@ class SendQueue:
         self.max_bytes = max_bytes
         self.bytes = 0  # of the frames waiting
         self.writable: asyncio.Event | None = None
-        self.on_error, self.on_full = on_error, on_full
-        self._send = send
+        self.outlet = outlet
         self._task: asyncio.Task[None] | None = None
         self.broken = False  # a send failed: the socket is being closed, nothing more is sent
 
@@ -97,8 +106,7 @@ class SendQueue:
                 grown = self.bytes + size - queued.size
                 if self.max_bytes is not None and size > queued.size and grown > self.max_bytes:  # past the bound
                     self.latest[item] = queued
-                    if self.on_full is not None:
-                        self.on_full()
+                    self.outlet.queue_full()
                     return False
                 self.bytes += size - queued.size
                 queued.text, queued.size, queued.committed = text, size, committed
@@ -111,8 +119,7 @@ class SendQueue:
                 return True
             frames = self.frames = deque()
         elif len(frames) >= self.limit or (self.max_bytes is not None and self.bytes + size > self.max_bytes):
-            if self.on_full is not None:
-                self.on_full()
+            self.outlet.queue_full()
             return False
         entry = _Entry(text, size, item if update else None, sync, committed)
         frames.append(entry)
@@ -149,7 +156,7 @@ class SendQueue:
         """Nothing waits: send at once, without a task. The server's ``send`` usually completes without
         suspending (it writes to the transport); if it does suspend, a writer task takes it over (Python 3.12's
         eager tasks, by hand): a fan-out to a thousand idle sockets schedules no task at all."""
-        send = self._send(text)
+        send = self.outlet.write_frame(text)
         try:
             waiting = send.send(None)
         except StopIteration:
@@ -165,8 +172,7 @@ class SendQueue:
         logger.debug("Sending to a WebSocket failed; stopping its writer", exc_info=exc)
         self.broken = True
         self._clear()
-        if self.on_error is not None:
-            self.on_error(exc)
+        self.outlet.frame_failed(exc)
 
     async def _drain(self, started: tuple[Any, Any] | None = None) -> None:
         try:
@@ -182,7 +188,7 @@ class SendQueue:
                 writable = self.writable
                 if writable is not None and not writable.is_set():
                     await writable.wait()
-                await self._send(entry.text)
+                await self.outlet.write_frame(entry.text)
                 frame_written(entry.committed)
         except asyncio.CancelledError:
             raise

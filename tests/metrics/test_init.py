@@ -134,7 +134,7 @@ async def test_queued_frames_are_timed_when_written(monkeypatch):
             await release.wait()
         await self.send(text_data=text)
 
-    monkeypatch.setattr(StreamConsumer, "_write", stalled_write)
+    monkeypatch.setattr(StreamConsumer, "write_frame", stalled_write)
     client = await Client().connect()
     await client.join("chatMessage", "queued")
     await client.next()
@@ -165,7 +165,7 @@ async def test_slow_client_disconnects_are_counted(monkeypatch):
         written.append(text)
         await self.send(text_data=text)
 
-    monkeypatch.setattr(StreamConsumer, "_write", stalled_write)
+    monkeypatch.setattr(StreamConsumer, "write_frame", stalled_write)
     cut_off = value("motia_slow_client_disconnects_total")
     with override_settings(MOTIA={"SEND_QUEUE_LIMIT": 3}):
         client = await Client().connect()

@@ -219,6 +219,22 @@ async def test_group_joined_once_and_left_on_close():
     assert not hub.sockets
 
 
+async def test_an_idle_socket_keeps_only_what_it_still_needs():
+    """After its sync a socket holds no snapshot handoff and no item counters, and its scope none of what was
+    read at connect (the bench's memory per socket)."""
+    from motia_django.realtime.hub import hub
+
+    client = await Client(headers=[(b"cookie", b"theme=dark")]).connect()
+    await client.join("chatMessage", "idle-room")
+    assert (await client.next())["event"]["type"] == "sync"
+    (consumer,) = hub.members(("chatMessage", "idle-room"))
+    assert consumer.handoff is None and consumer.subscriptions.table.items is None
+    assert not {"headers", "cookies", "session", "subprotocols", "query_string"} & set(consumer.scope)
+    assert consumer.scope["path"] == "/" and consumer.scope["user"].is_anonymous
+    assert consumer.groups == ()  # Channels' per-socket list of layer groups: none
+    await client.close()
+
+
 async def test_max_subscriptions():
     with override_settings(MOTIA={"MAX_SUBSCRIPTIONS": 2}):
         client = await Client().connect()

@@ -64,6 +64,29 @@ async def test_a_members_item_lives_from_its_first_socket_to_its_last():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("fresh_layers")
+async def test_a_socket_stays_present_until_its_last_subscription_on_the_group_ends():
+    room = f"p-{uuid.uuid4().hex[:6]}"
+    with override_settings(MOTIA=AUTH):
+        observer = await Client().connect()
+        await observer.join("chatPresence", room)
+        await observer.next()
+        alice = await Client(subprotocols=["Authorization", "alice-token"]).connect()
+        await alice.join("chatMessage", room, sub="group")
+        await alice.next()
+        assert (await observer.next())["event"]["type"] == "create"
+        await alice.join("chatMessage", room, "m1", sub="item")
+        await alice.next()
+        await alice.leave("chatMessage", room, "group")  # the item subscription keeps her in the room
+        await observer.fence("chatPresence", room)
+        await alice.leave("chatMessage", room, "item", "m1")
+        departed = (await observer.next())["event"]
+        assert departed["type"] == "delete" and departed["data"]["id"] == "alice"
+        await alice.close()
+        await observer.close()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("fresh_layers")
 async def test_the_sweep_removes_members_whose_server_stopped_renewing():
     room = f"p-{uuid.uuid4().hex[:6]}"
     observer = await Client().connect()

@@ -310,7 +310,7 @@ async def test_a_large_sync_fits_a_send_queue_of_sync_max_bytes(monkeypatch):
 
     monkeypatch.setattr(SendQueue, "push", paused_push)
     cut: list[int] = []
-    monkeypatch.setattr(StreamConsumer, "_too_slow", lambda self: cut.append(1))
+    monkeypatch.setattr(StreamConsumer, "queue_full", lambda self: cut.append(1))
     with override_settings(STREAMS=BIG, MOTIA={"SEND_QUEUE_BYTES": 32 * 1024, "SYNC_MAX_BYTES": 32 * 1024,
                                                "SYNC_PAGE_BYTES": 4096}):
         group = "g" * 255

@@ -18,7 +18,7 @@ from tests.support.realtime import Client
 
 async def test_outbox_keeps_order_and_bounds_memory():
     sent: list[str] = []
-    outbox = SendQueue(lambda text: _append(sent, text), limit=2)
+    outbox = SendQueue(Outlet(lambda text: _append(sent, text)), limit=2)
     outbox.writable = asyncio.Event()  # the transport asked us to pause
     assert outbox.push("a") and outbox.push("b")
     await asyncio.sleep(0)  # the writer took "a" and waits for the transport
@@ -34,13 +34,31 @@ async def _append(sent: list[str], text: str) -> None:
     sent.append(text)
 
 
+class Outlet:
+    """A send queue's outlet made of callables (the consumer is one in the server)."""
+
+    def __init__(self, send, on_error=None, on_full=None) -> None:
+        self.send, self.on_error, self.on_full = send, on_error, on_full
+
+    async def write_frame(self, text: str) -> None:
+        await self.send(text)
+
+    def frame_failed(self, exc: BaseException) -> None:
+        if self.on_error is not None:
+            self.on_error(exc)
+
+    def queue_full(self) -> None:
+        if self.on_full is not None:
+            self.on_full()
+
+
 async def test_an_idle_outbox_holds_no_task_and_a_failed_send_is_reported():
     failures: list[BaseException] = []
 
     async def broken(text: str) -> None:
         raise ConnectionResetError("gone")
 
-    outbox = SendQueue(broken, limit=5, on_error=failures.append)
+    outbox = SendQueue(Outlet(broken, on_error=failures.append), limit=5)
     assert outbox._task is None
     outbox.push("a")
     outbox.push("b")
@@ -51,7 +69,7 @@ async def test_an_idle_outbox_holds_no_task_and_a_failed_send_is_reported():
 
 async def test_a_newer_update_of_an_item_replaces_its_queued_update_in_place():
     sent: list[str] = []
-    outbox = SendQueue(lambda text: _append(sent, text), limit=10)
+    outbox = SendQueue(Outlet(lambda text: _append(sent, text)), limit=10)
     outbox.writable = asyncio.Event()  # paused: everything below stays queued
     x, y = ("s", "g", "x"), ("s", "g", "y")
     assert outbox.push("x1", x, update=True)
@@ -78,7 +96,7 @@ def paused(limit: int = 1000, max_bytes: int | None = None) -> tuple[SendQueue, 
     """A queue whose transport asked it to pause: everything pushed stays queued until ``writable`` is set."""
     sent: list[str] = []
     full: list[bool] = []
-    outbox = SendQueue(lambda text: _append(sent, text), limit=limit, on_full=lambda: full.append(True),
+    outbox = SendQueue(Outlet(lambda text: _append(sent, text), on_full=lambda: full.append(True)), limit=limit,
                        max_bytes=max_bytes)
     outbox.writable = asyncio.Event()
     return outbox, sent, full
@@ -164,7 +182,7 @@ async def _run_ops(ops: list[tuple[Any, ...]]) -> None:
         await permits.acquire()  # the transport takes a frame only when the test says so
         sent.append(text)
 
-    outbox = SendQueue(send, limit=LIMIT, max_bytes=MAX_BYTES, on_full=lambda: None)
+    outbox = SendQueue(Outlet(send), limit=LIMIT, max_bytes=MAX_BYTES)
     largest = 0
     accepted = refused = 0
     for n, op in enumerate(ops):
@@ -218,7 +236,7 @@ def stalled(monkeypatch):
         written.append(text)
         await self.send(text_data=text)
 
-    monkeypatch.setattr(StreamConsumer, "_write", stalled_write)
+    monkeypatch.setattr(StreamConsumer, "write_frame", stalled_write)
     return release, written
 
 
