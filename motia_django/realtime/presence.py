@@ -21,8 +21,8 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.db import connections, router, transaction
 from django.db.models import Exists, OuterRef
@@ -131,12 +131,7 @@ def apply(changes: list[PresenceChange]) -> None:
         if departures:
             _delete_leases(departures)
         if arrivals:
-            PresenceLease.objects.bulk_create(
-                [PresenceLease(stream=c.stream.name, group_id=c.group_id, member_id=c.member,
-                               connection_id=c.connection_id,
-                               expires_at=now + timedelta(seconds=_ttl(c.stream))) for c in arrivals.values()],
-                update_conflicts=True, unique_fields=["stream", "group_id", "member_id", "connection_id"],
-                update_fields=["expires_at"])
+            _upsert_leases(list(arrivals.values()), now)
         held = _held(keys)
         present = _with_items(keys)
         first: dict[tuple[str, str, str], Arrival] = {}
@@ -198,6 +193,35 @@ def _delete_leases(departures: list[Departure]) -> None:
                 cursor.execute(f"DELETE FROM {table} WHERE {stream_col} = %s AND {group_col} = %s "
                                f"AND {connection_col} IN ({', '.join(['%s'] * len(chunk))})",
                                [name, group_id, *chunk])
+
+
+_LEASE_COLUMNS = ("stream", "group_id", "member_id", "connection_id", "expires_at")
+
+
+def _upsert_leases(arrivals: list[Arrival], now: datetime) -> None:
+    """The arrivals' leases, new or renewed: one ``INSERT ... ON CONFLICT`` per chunk, written out as the lookups
+    are (``bulk_create``'s compile cost more than the statement); through ``bulk_create`` on other databases."""
+    connection = connections[router.db_for_write(PresenceLease)]
+    if connection.vendor not in ("postgresql", "sqlite"):
+        PresenceLease.objects.bulk_create(
+            [PresenceLease(stream=c.stream.name, group_id=c.group_id, member_id=c.member,
+                           connection_id=c.connection_id, expires_at=now + timedelta(seconds=_ttl(c.stream)))
+             for c in arrivals],
+            update_conflicts=True, unique_fields=list(_LEASE_COLUMNS[:4]), update_fields=["expires_at"])
+        return
+    q, meta = connection.ops.quote_name, cast(Any, PresenceLease._meta)
+    table = q(meta.db_table)
+    stream, group, member, conn, expires = (q(meta.get_field(name).column) for name in _LEASE_COLUMNS)
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = [(c.stream.name, c.group_id, c.member, c.connection_id, adapt(now + timedelta(seconds=_ttl(c.stream))))
+            for c in arrivals]
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, max(1, connection.ops.bulk_batch_size(_LEASE_COLUMNS, rows))):  # as the ORM
+            cursor.execute(
+                f"INSERT INTO {table} ({stream}, {group}, {member}, {conn}, {expires}) "
+                f"VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(chunk))} "
+                f"ON CONFLICT ({stream}, {group}, {member}, {conn}) DO UPDATE SET {expires} = excluded.{expires}",
+                [value for row in chunk for value in row])
 
 
 def _held(keys: dict[tuple[str, str, str], Stream]) -> set[tuple[str, str, str]]:
