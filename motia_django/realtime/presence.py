@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from django.db import connections, router, transaction
 from django.db.models import Exists, OuterRef
@@ -116,12 +116,11 @@ def depart(stream: Stream, group_id: str, member: str, connection_id: str) -> No
 
 
 def apply(changes: list[PresenceChange]) -> None:
-    """Arrivals and departures, in one transaction with a number of statements that does not grow with them: one
-    upsert of the arrivals' leases, one delete of the departures' (per group, in chunks), one query for the
-    leases left and one for the items there are; then, per group, the members who left have their items deleted
-    and those who came have them created, a few statements each way (``Stream._remove_many``, ``_store_many``),
-    each member's change published on its own. The end state is what applying them one by one would leave: a
-    member who leaves and comes back within one batch keeps the item they had."""
+    """Arrivals and departures in one transaction, in statements that do not grow with them: an upsert of the
+    leases, a delete per group, a query for the leases left and one for the items; then per group the items of
+    those who left go and those who came get one (``Stream._remove_many``, ``_store_many``), each change
+    published on its own. The end state is that of applying them one by one (leaving and coming back within a
+    batch keeps the item)."""
     now = timezone.now()
     last = {(c.key, c.connection_id): c for c in changes}  # a socket's last change wins
     arrivals = {k: c for k, c in last.items() if isinstance(c, Arrival)}
@@ -164,9 +163,8 @@ def _ttl(stream: Stream) -> float:
 
 
 _CHUNK = 200  # conditions per statement, well under SQLite's expression depth and variable limits
-
-
 _KEYS_PER_QUERY = 100  # so a superset of groups x members is at most 10,000 rows, whoever is in which room
+_LEASE_COLUMNS = ("stream", "group_id", "member_id", "connection_id", "expires_at")
 
 
 def _chunks(items: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
@@ -174,10 +172,10 @@ def _chunks(items: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
         yield items[i:i + size]
 
 
-def _quoted(connection: Any, model: Any, member: str) -> tuple[str, str, str, str]:
-    """``model``'s table and its stream, group and ``member`` columns, quoted for ``connection``."""
+def _quoted(connection: Any, model: Any, *names: str) -> tuple[str, ...]:
+    """``model``'s table and the columns of the fields ``names``, quoted for ``connection``."""
     q, fields = connection.ops.quote_name, model._meta
-    return (q(fields.db_table), *(q(fields.get_field(name).column) for name in ("stream", "group_id", member)))
+    return (q(fields.db_table), *(q(fields.get_field(name).column) for name in names))
 
 
 def _delete_leases(departures: list[Departure]) -> None:
@@ -186,7 +184,8 @@ def _delete_leases(departures: list[Departure]) -> None:
     for d in departures:
         by_group.setdefault((d.stream.name, d.group_id), []).append(d.connection_id)
     connection = connections[router.db_for_write(PresenceLease)]
-    table, stream_col, group_col, connection_col = _quoted(connection, PresenceLease, "connection_id")
+    table, stream_col, group_col, connection_col = _quoted(connection, PresenceLease, "stream", "group_id",
+                                                           "connection_id")
     with connection.cursor() as cursor:  # written out, as _among is
         for (name, group_id), connection_ids in by_group.items():
             for chunk in _chunks(connection_ids):
@@ -195,12 +194,9 @@ def _delete_leases(departures: list[Departure]) -> None:
                                [name, group_id, *chunk])
 
 
-_LEASE_COLUMNS = ("stream", "group_id", "member_id", "connection_id", "expires_at")
-
-
 def _upsert_leases(arrivals: list[Arrival], now: datetime) -> None:
-    """The arrivals' leases, new or renewed: one ``INSERT ... ON CONFLICT`` per chunk, written out as the lookups
-    are (``bulk_create``'s compile cost more than the statement); through ``bulk_create`` on other databases."""
+    """The arrivals' leases, new or renewed: written out as the lookups are (``bulk_create``'s compile cost more
+    than the statement), batched as the ORM batches; through ``bulk_create`` on other databases."""
     connection = connections[router.db_for_write(PresenceLease)]
     if connection.vendor not in ("postgresql", "sqlite"):
         PresenceLease.objects.bulk_create(
@@ -209,9 +205,7 @@ def _upsert_leases(arrivals: list[Arrival], now: datetime) -> None:
              for c in arrivals],
             update_conflicts=True, unique_fields=list(_LEASE_COLUMNS[:4]), update_fields=["expires_at"])
         return
-    q, meta = connection.ops.quote_name, cast(Any, PresenceLease._meta)
-    table = q(meta.db_table)
-    stream, group, member, conn, expires = (q(meta.get_field(name).column) for name in _LEASE_COLUMNS)
+    table, stream, group, member, conn, expires = _quoted(connection, PresenceLease, *_LEASE_COLUMNS)
     adapt = connection.ops.adapt_datetimefield_value
     rows = [(c.stream.name, c.group_id, c.member, c.connection_id, adapt(now + timedelta(seconds=_ttl(c.stream))))
             for c in arrivals]
@@ -238,9 +232,8 @@ def _with_items(keys: dict[tuple[str, str, str], Stream]) -> set[tuple[str, str,
 
 def _among(keys: dict[tuple[str, str, str], Stream], model: Any, member: str) -> set[tuple[str, str, str]]:
     """Which of ``keys`` (stream, group, member) have a row of ``model``: per stream, ``IN`` lists of the groups
-    and of the members of up to ``_KEYS_PER_QUERY`` keys (a superset, kept to the keys asked for), so the joins
-    of many rooms that arrive together cost one query, not one per room. Written out: every join and leave makes
-    two of these, and building them through the ORM cost several times running them."""
+    and members of up to ``_KEYS_PER_QUERY`` keys (a superset, kept to the keys asked for): the joins of many
+    rooms that arrive together cost one query. Written out: the ORM's compile cost several times the query."""
     by_stream: dict[str, list[tuple[str, str, str]]] = {}
     for key in keys:
         by_stream.setdefault(key[0], []).append(key)
@@ -248,7 +241,7 @@ def _among(keys: dict[tuple[str, str, str], Stream], model: Any, member: str) ->
     if not by_stream:
         return found
     connection = connections[router.db_for_read(model)]
-    table, stream_col, group_col, member_col = _quoted(connection, model, member)
+    table, stream_col, group_col, member_col = _quoted(connection, model, "stream", "group_id", member)
     with connection.cursor() as cursor:
         for name, wanted in by_stream.items():
             for chunk in _chunks(wanted, _KEYS_PER_QUERY):
@@ -263,10 +256,9 @@ def _among(keys: dict[tuple[str, str, str], Stream], model: Any, member: str) ->
 
 
 class Batcher:
-    """Group commit for one event loop's arrivals and departures: while a batch is being written, the next
-    ones wait together, and go in the next batch. A join flood then costs a few transactions, not one (and
-    one thread hop) per join, and takes at most one database thread at a time, whatever else waits for one.
-    A batch that fails is tried change by change, so one bad change fails only its own caller."""
+    """Group commit for one loop's arrivals and departures: while a batch is written the next ones wait and go
+    together. A join flood costs a few transactions (and thread hops), not one per join, on one database thread
+    at a time; a batch that fails is tried change by change, so a bad change fails only its own caller."""
 
     def __init__(self) -> None:
         self.pending: list[tuple[PresenceChange, asyncio.Future[None]]] = []
