@@ -98,7 +98,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """Channels' consumer loop, for a consumer without a channel layer: one message at a time, in order,
         and no extra task per socket."""
         self.scope, self.base_send = scope, send
-        del scope  # the frame lives as long as the socket; the scope is trimmed at connect (``_keep_scope``)
+        del scope  # this frame lives as long as the socket; connect trims the scope (``_READ_AT_CONNECT``)
         try:
             while True:
                 await self.dispatch(await receive())
