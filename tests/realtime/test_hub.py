@@ -112,6 +112,29 @@ async def test_sockets_that_join_while_the_first_waits_for_the_relay_are_all_hel
     assert hub.sockets == {} and relay.calls == [("listen", K), ("unlisten", K)]
 
 
+async def test_a_socket_whose_listen_outlasts_another_sockets_visit_is_still_held():
+    """A second socket joins and leaves while the first waits for the relay: the first is still delivered to
+    (it used to be added to a set no longer in the table)."""
+    hub, gate = Hub(), asyncio.Event()
+
+    class SlowRelay(Relay):
+        async def listen(self, key):
+            await gate.wait()
+            await super().listen(key)
+
+    hub.relay = SlowRelay()
+    a, b = Socket("a"), Socket("b")
+    first = asyncio.ensure_future(hub.join(K, a))
+    await asyncio.sleep(0)
+    await hub.join(K, b)
+    await hub.leave(K, b)
+    gate.set()
+    await first
+    assert hub.members(K) == (a,)
+    hub.deliver(change())
+    assert ns(a) == [None]
+
+
 async def test_a_failed_listen_leaves_no_empty_group_behind():
     hub = Hub()
     hub.relay = Relay(fail_listen=True)
