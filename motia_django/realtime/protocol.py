@@ -273,7 +273,7 @@ class SnapshotHandoff:
         self.push, self.limit, self.max_bytes = push, limit, max_bytes
         self.held: list[Held] | None = None
         self.held_bytes = 0
-        self._lock: asyncio.Lock | None = None
+        self._lock = asyncio.Lock()
         self.readers = 0  # reads being made or waiting their turn
 
     @property
@@ -295,8 +295,6 @@ class SnapshotHandoff:
     async def reading(self) -> AsyncIterator[list[Callable[[], None]]]:
         """Read snapshots inside, appending to the list what sends each sync; on exit the syncs go out, then what
         was held meanwhile."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
         self.readers += 1
         try:
             async with self._lock:
