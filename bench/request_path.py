@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/request_path.py                          # this checkout, 5 runs
     .venv/bin/python bench/request_path.py --baseline /tmp/base     # and another checkout's, in the same run
+    .venv/bin/python bench/request_path.py --instructions --baseline /tmp/base   # instructions per POST (callgrind)
 
 Calls the example project's ASGI application directly (``example_project.asgi``, the example's real settings:
 presence on, its middleware, metrics), 16 requests at a time, on a fresh SQLite file, and divides the process's
@@ -9,6 +10,11 @@ CPU time (every thread: the write queue's included) by the number of requests. E
 process: the example as it is; without Django middleware (``bench.settings_no_middleware``); with Python's
 garbage-collector settings (``GC_THRESHOLD=None``). The differences say what the middleware and the collector
 cost a request; ``bench/run.py`` measures the same POST through uvicorn. Prints min / median / max of the runs.
+
+``--instructions`` counts instructions instead, as ``bench/join_path.py --instructions`` does (the example
+variant only): a run of 200 requests and one of ``200 + --requests`` under ``valgrind --tool=callgrind``, the
+difference over ``--requests``, so start-up and migrations cancel out. It repeats to within about a percent on
+a VM whose CPU time moves by tens of percent.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import asyncio
 import gc
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -113,12 +120,27 @@ def measure(code: Path, extra: dict[str, str], args: argparse.Namespace) -> list
     return runs
 
 
+def instructions(code: Path, args: argparse.Namespace) -> float:
+    """Instructions per request: callgrind totals of ``200 + requests`` and of 200 requests, over ``requests``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), str(ROOT)])}
+    totals = []
+    for requests in (200, 200 + args.requests):
+        out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+                              str(Path(__file__).resolve()), "--child", "--requests", str(requests),
+                              "--concurrency", str(args.concurrency)],
+                             env=env, cwd=code, capture_output=True, text=True, check=True)
+        totals.append(int(re.search(r"Collected : (\d+)", out.stderr).group(1)))  # type: ignore[union-attr]
+    return (totals[1] - totals[0]) / args.requests
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--baseline", metavar="PATH", help="another checkout (git worktree add PATH <commit>)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions per request (valgrind; --requests defaults to 1000)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -126,6 +148,14 @@ def main() -> None:
         return
     trees = {"motia_django": ROOT, **({"baseline": Path(args.baseline).resolve()} if args.baseline else {})}
     results: dict[str, Any] = {}
+    if args.instructions:
+        if args.requests == parser.get_default("requests"):
+            args.requests = 1000
+        for tree, code in trees.items():
+            results[tree] = instructions(code, args)
+            print(f"{tree:>12} instructions per POST: {results[tree]:,.0f}", flush=True)
+        print(json.dumps(results))
+        return
     for tree, code in trees.items():
         for variant, extra in VARIANTS.items():
             if tree == "baseline" and variant != "example":
