@@ -52,13 +52,20 @@ def tracer() -> Any | None:
     return found
 
 
-@contextlib.contextmanager
-def step_span(step: str, kind: str, trace_id: str, attributes: dict[str, Any] | None = None) -> Iterator[None]:
+_NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()  # reusable: what a step runs in without spans
+
+
+def step_span(step: str, kind: str, trace_id: str,
+              attributes: dict[str, Any] | None = None) -> contextlib.AbstractContextManager[None]:
     """A span around one run of a step (``kind``: api, event or cron); an exception is recorded on it."""
     found = tracer()
     if found is None:
-        yield
-        return
+        return _NO_SPAN
+    return _step_span(found, step, kind, trace_id, attributes)
+
+
+@contextlib.contextmanager
+def _step_span(found: Any, step: str, kind: str, trace_id: str, attributes: dict[str, Any] | None) -> Iterator[None]:
     names = {"motia.trace_id": trace_id, "motia.step": step, "motia.step.kind": kind}
     token = current_trace_id.set(trace_id)
     try:

@@ -20,12 +20,11 @@ written and broadcast. A token stream (200 writes of a growing text) costs a few
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -186,17 +185,25 @@ class WriteScope:
 _scope: ContextVar[WriteScope | None] = ContextVar("motia_write_scope", default=None)
 
 
-@contextlib.asynccontextmanager
-async def write_scope() -> AsyncIterator[WriteScope]:
-    """Pipeline the stream writes made inside (a step's body); on exit, wait for all of them."""
-    scope = WriteScope()
-    token, barrier_token = _scope.set(scope), barrier.set(scope.flush)
-    try:
-        yield scope
-        await scope.flush()
-    finally:
-        barrier.reset(barrier_token)
-        _scope.reset(token)
+class write_scope:
+    """Pipeline the stream writes made inside (a step's body); on exit, wait for all of them. A class rather than
+    an ``asynccontextmanager``: it is entered once per API request, and a generator costs more to drive."""
+
+    __slots__ = ("scope", "tokens")
+
+    async def __aenter__(self) -> WriteScope:
+        self.scope = scope = WriteScope()
+        self.tokens = _scope.set(scope), barrier.set(scope.flush)
+        return scope
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if kind is None:
+                await self.scope.flush()
+        finally:
+            scope_token, barrier_token = self.tokens
+            barrier.reset(barrier_token)
+            _scope.reset(scope_token)
 
 
 async def submit(alias: str, write: Write, *, wait: bool = True) -> Any:
