@@ -14,6 +14,7 @@ method only prepares the call, and then awaits the handler on the loop.
 
 from __future__ import annotations
 
+import io
 import logging
 import traceback
 from contextlib import AbstractContextManager
@@ -21,13 +22,14 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict, RawPostDataException
 from django.http.response import HttpResponseBase
 from django.template.response import SimpleTemplateResponse
+from django.utils.datastructures import MultiValueDict
 from rest_framework import parsers, renderers
 from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
 from rest_framework.permissions import AllowAny
-from rest_framework.request import Request
+from rest_framework.request import Empty, Request
 from rest_framework.response import Response
 from rest_framework.utils import encoders
 from rest_framework.views import APIView
@@ -106,6 +108,21 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         extra["detail"] = repr(exc)
         extra["traceback"] = "".join(traceback.format_exception(exc))
     return _body(500, "Internal Server Error", **extra)
+
+
+def _content_length(meta: dict[str, Any]) -> int:
+    """The body's length as DRF reads it (``Request._load_stream``): 0 when absent or not a number."""
+    try:
+        return int(meta.get("CONTENT_LENGTH", meta.get("HTTP_CONTENT_LENGTH", 0)))
+    except (ValueError, TypeError):
+        return 0
+
+
+def _query_params(request: Request) -> dict[str, Any]:
+    """Motia's ``req.queryParams``: a name's only value, or the list of its values."""
+    if not request._request.META.get("QUERY_STRING"):
+        return {}  # most requests: no QueryDict to build
+    return {k: v[0] if len(v) == 1 else v for k, v in request.query_params.lists()}
 
 
 def _headers(request: Request) -> dict[str, str]:
@@ -235,7 +252,7 @@ class StepView(APIView):
         step = self.step
         assert step is not None  # http_method_names lists only the steps' methods
         try:
-            body: Any = request.data
+            body: Any = self.body_of(request)
         except (ParseError, UnsupportedMediaType) as exc:
             path = exc.path if isinstance(exc, rest.BodyParseError) else ""
             raise InvalidBody([{"path": path, "message": str(exc.detail)}]) from None
@@ -251,10 +268,34 @@ class StepView(APIView):
             "body": body,
             "headers": _headers(request),
             "pathParams": dict(zip(step.path_params, kwargs.values(), strict=False)),
-            "queryParams": {k: v[0] if len(v) == 1 else v for k, v in request.query_params.lists()},
+            "queryParams": _query_params(request),
             "method": request.method,
             "user": getattr(request, "user", None),
         }
+
+    @staticmethod
+    def body_of(request: Request) -> Any:
+        """``request.data``. A JSON body that DRF would hand to the view's first parser is parsed here, with that
+        parser: DRF's parser selection and stream handling cost more than the parse of a small body."""
+        drf: Any = request  # its private state, as DRF's own ``_load_data_and_files`` sets it
+        parser = request.parsers[0] if request.parsers else None
+        django_request = request._request
+        if (drf._full_data is not Empty or not isinstance(parser, parsers.JSONParser)
+                or parser.media_type != "application/json" or django_request.content_type != "application/json"
+                or _content_length(django_request.META) <= 0):
+            return request.data  # DRF's way: an empty body, forms, files, other parsers
+        try:
+            raw = django_request.body
+        except RawPostDataException:  # the stream was read as a stream: DRF knows what to do
+            return request.data
+        try:
+            data = parser.parse(io.BytesIO(raw), "application/json", request.parser_context)
+        except Exception:
+            data = QueryDict("", encoding=django_request.encoding)  # as DRF leaves a body that failed to parse
+            raise
+        finally:
+            drf._data, drf._files, drf._full_data = data, MultiValueDict(), data
+        return data
 
     def build_response(self, step: Step, result: Any) -> HttpResponseBase:
         if not isinstance(result, dict) or not isinstance(result.get("status"), int):
@@ -350,5 +391,5 @@ class AsyncStepView(StepView):
 
     def policies_are_pure(self) -> bool:
         """True when authentication, permissions and throttles cannot touch the database (safe on the loop)."""
-        return (not self.get_authenticators() and not self.get_throttles()
+        return (not self.request.authenticators and not self.get_throttles()
                 and all(type(p) is AllowAny for p in self.get_permissions()))

@@ -11,6 +11,9 @@ import urllib.request
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from tests.support.steps import FIXTURES, flow_steps, use_steps  # noqa: F401 - fixture
@@ -383,3 +386,52 @@ def test_a_requests_view_and_drf_request_leave_no_reference_cycle(client, monkey
         assert len(made) == 2 and [ref() for ref in made] == [None, None]  # freed by reference counting alone
     finally:
         gc.enable()
+
+
+# --- the body: parsed here for JSON, DRF's way otherwise ------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _drf_request(body: bytes, content_type: str) -> Any:
+    from django.test import RequestFactory
+    from rest_framework.request import Request
+
+    from motia_django.steps.views import StepView
+
+    django_request = RequestFactory().post("/x", body, content_type=content_type)
+    return Request(django_request, parsers=[cls() for cls in StepView.parser_classes])
+
+
+def _outcome(read: Any) -> tuple[str, Any]:
+    try:
+        return "data", read()
+    except Exception as exc:  # the outcome is what is compared
+        return type(exc).__name__, str(getattr(exc, "detail", exc))
+
+
+@examples(max_examples=200, deadline=None)
+@given(body=st.one_of(JSON_VALUES.map(lambda v: json.dumps(v).encode()), st.binary(max_size=40)),
+       content_type=st.sampled_from(["application/json", "application/json; charset=utf-8", "text/plain",
+                                     "application/x-www-form-urlencoded", "application/vnd.api+json"]))
+def test_the_body_is_what_drf_would_parse(body, content_type):
+    from motia_django.steps.views import StepView
+
+    ours, theirs = _drf_request(body, content_type), _drf_request(body, content_type)
+    assert _outcome(lambda: StepView.body_of(ours)) == _outcome(lambda: theirs.data)
+    assert _outcome(lambda: ours.data) == _outcome(lambda: theirs.data)  # later reads: the same, not parsed again
+
+
+def test_a_json_body_is_parsed_without_drfs_parser_selection(monkeypatch):
+    from rest_framework.request import Request
+
+    from motia_django.steps.views import StepView
+
+    monkeypatch.setattr(Request, "_parse", lambda self: pytest.fail("DRF's _parse ran"))
+    request = _drf_request(b'{"a": [1, 2]}', "application/json")
+    assert StepView.body_of(request) == {"a": [1, 2]} == request.data
