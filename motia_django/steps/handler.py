@@ -17,12 +17,13 @@ threads, which recycle their connections. docs/performance.md has the measuremen
 
 from __future__ import annotations
 
+import io
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext, markcoroutinefunction
+from asgiref.sync import ThreadSensitiveContext, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core.exceptions import (
     DisallowedHost,
@@ -43,7 +44,7 @@ from motia_django.bridge import request_thread
 from motia_django.compat import response_handler
 from motia_django.conf import motia_settings
 
-__all__ = ["INLINE", "BodyTooLarge", "GuardedRequests", "StepsHandler", "api_middleware"]
+__all__ = ["INLINE", "BodyTooLarge", "GuardedRequests", "InlineRun", "StepsHandler", "api_middleware"]
 
 #: Django's middleware whose hooks do no I/O (``SessionMiddleware``: unless it saves), run inline on the loop.
 INLINE = frozenset({
@@ -99,22 +100,12 @@ async def _call(method: Callable[..., Any], *args: Any) -> Any:
 
 class OnTheLoop:
     """A ``MiddlewareMixin`` middleware whose hooks do no I/O, run inline in an async chain (Django would run
-    each hook in a thread)."""
+    each hook in a thread), as one layer of an ``InlineRun``."""
 
-    async_capable, sync_capable = True, False
-
-    def __init__(self, instance: MiddlewareMixin, get_response: Callable[[HttpRequest], Awaitable[Any]]) -> None:
-        self.instance, self.get_response = instance, get_response
-        markcoroutinefunction(self)  # as MiddlewareMixin marks itself: Django awaits it
+    def __init__(self, instance: MiddlewareMixin) -> None:
+        self.instance = instance
         self.process_request = getattr(instance, "process_request", None)
         self.process_response = getattr(instance, "process_response", None)
-
-    async def __call__(self, request: HttpRequest) -> Any:
-        response = self.process_request(request) if self.process_request is not None else None
-        response = response or await self.get_response(request)
-        if self.process_response is not None:
-            response = await self.respond(request, response)
-        return response
 
     async def respond(self, request: HttpRequest, response: Any) -> Any:
         assert self.process_response is not None
@@ -133,6 +124,49 @@ class SessionOnTheLoop(OnTheLoop):
         return self.process_response(request, response)
 
 
+class InlineRun:
+    """Consecutive inline middleware (``OnTheLoop``, outermost first) as one link of the chain: each one's
+    ``process_request`` in order until one answers, the rest of the chain, then ``process_response`` in reverse
+    for each one that was entered. A hook's exception becomes a response where it is raised, as Django's
+    ``convert_exception_to_response`` around each middleware makes it, and the middleware outside it see that
+    response. One coroutine for the run instead of two for each middleware in it (the example's seven)."""
+
+    async_capable, sync_capable = True, False
+
+    def __init__(self, layers: list[OnTheLoop], get_response: Callable[[HttpRequest], Awaitable[Any]]) -> None:
+        self.layers, self.get_response = layers, get_response
+        markcoroutinefunction(self)  # as MiddlewareMixin marks itself: Django awaits it
+
+    async def __call__(self, request: HttpRequest) -> Any:
+        entered = 0
+        response = None
+        for layer in self.layers:
+            if layer.process_request is not None:
+                try:
+                    response = layer.process_request(request)
+                except Exception as exc:
+                    response = await _answer(request, exc)
+                    break
+            entered += 1
+            if response:  # MiddlewareMixin: ``response or get_response(request)``
+                break
+        else:
+            response = await self.get_response(request)
+        for layer in reversed(self.layers[:entered]):
+            if layer.process_response is not None:
+                try:
+                    response = await layer.respond(request, response)
+                except Exception as exc:
+                    response = await _answer(request, exc)
+        return response
+
+
+async def _answer(request: HttpRequest, exc: Exception) -> Any:
+    """The response for a middleware hook's exception, made as Django's async ``convert_exception_to_response``
+    makes it."""
+    return await sync_to_async(response_for_exception, thread_sensitive=False)(request, exc)
+
+
 class StepsHandler(GuardedRequests):
     """Django's ASGI handler for API steps (see the module docstring)."""
 
@@ -141,23 +175,28 @@ class StepsHandler(GuardedRequests):
         self._template_response_middleware: list[Any] = []
         self._exception_middleware: list[Any] = []
         handler: Any = convert_exception_to_response(response_handler(self))
+        run: list[OnTheLoop] = []  # consecutive inline middleware, innermost first, not yet in the chain
         for path in reversed(api_middleware()):
+            middleware = import_string(path)
+            inline = isinstance(middleware, type) and issubclass(middleware, MiddlewareMixin) and _inline(path)
+            if run and not inline:
+                handler, run = convert_exception_to_response(InlineRun(run[::-1], handler)), []
             try:
-                instance, wrapped = self._wrap(path, handler)
+                instance = middleware(handler) if inline else self._wrap(path, middleware, handler)
             except MiddlewareNotUsed:
                 continue
-            self._hooks(instance, inline=wrapped is not instance)
-            handler = convert_exception_to_response(wrapped)
+            self._hooks(instance, inline=inline)
+            if inline:
+                run.append((SessionOnTheLoop if path == SESSION_MIDDLEWARE else OnTheLoop)(instance))
+            else:
+                handler = convert_exception_to_response(instance if getattr(middleware, "async_capable", False)
+                                                        else self.adapt_method_mode(True, instance, False))
+        if run:
+            handler = convert_exception_to_response(InlineRun(run[::-1], handler))
         self._middleware_chain = handler
 
-    def _wrap(self, path: str, handler: Any) -> tuple[Any, Any]:
-        """The middleware instance at ``path`` around ``handler``, and what the chain calls: the instance, or an
-        inline adapter of it."""
-        middleware = import_string(path)
-        if isinstance(middleware, type) and issubclass(middleware, MiddlewareMixin) and _inline(path):
-            instance = middleware(handler)
-            adapter = SessionOnTheLoop if path == SESSION_MIDDLEWARE else OnTheLoop
-            return instance, adapter(instance, handler)
+    def _wrap(self, path: str, middleware: Any, handler: Any) -> Any:
+        """The instance of a middleware that is not run inline, around ``handler`` as Django makes it."""
         is_async = getattr(middleware, "async_capable", False)
         if is_async:
             instance = middleware(handler)
@@ -167,7 +206,7 @@ class StepsHandler(GuardedRequests):
             raise ImproperlyConfigured(f"Middleware {path} is neither sync- nor async-capable")
         if instance is None:
             raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
-        return instance, instance if is_async else self.adapt_method_mode(True, instance, False)
+        return instance
 
     def _hooks(self, instance: Any, *, inline: bool) -> None:
         """Register ``process_view`` / ``process_template_response`` / ``process_exception``, as Django does."""
@@ -193,15 +232,17 @@ class StepsHandler(GuardedRequests):
     async def read_body(self, receive: Any) -> Any:
         """The body, read as Django reads it, but never past ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (``BodyTooLarge``)."""
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        in_memory = settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestAborted()
+        chunk = message.get("body", b"")
+        if not message.get("more_body", False) and len(chunk) <= in_memory and (limit is None or len(chunk) <= limit):
+            return io.BytesIO(chunk)  # the usual body: one message, small (what the spooled file would hold too)
         # Returned open, as Django's read_body returns it.
-        body_file = tempfile.SpooledTemporaryFile(max_size=settings.FILE_UPLOAD_MAX_MEMORY_SIZE, mode="w+b")  # noqa: SIM115
+        body_file = tempfile.SpooledTemporaryFile(max_size=in_memory, mode="w+b")  # noqa: SIM115
         size = 0
         while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                body_file.close()
-                raise RequestAborted()
-            chunk = message.get("body", b"")
             size += len(chunk)
             if limit is not None and size > limit:
                 body_file.close()
@@ -209,6 +250,11 @@ class StepsHandler(GuardedRequests):
             body_file.write(chunk)
             if not message.get("more_body", False):
                 break
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                body_file.close()
+                raise RequestAborted()
+            chunk = message.get("body", b"")
         body_file.seek(0)
         return body_file
 

@@ -13,7 +13,7 @@ from django.test import AsyncRequestFactory
 from django.urls import path
 from django.utils.decorators import async_only_middleware, sync_only_middleware
 
-from motia_django.steps.handler import INLINE, OnTheLoop, SessionOnTheLoop, StepsHandler, api_middleware
+from motia_django.steps.handler import INLINE, InlineRun, OnTheLoop, SessionOnTheLoop, StepsHandler, api_middleware
 
 HERE = __name__
 SECURITY = "django.middleware.security.SecurityMiddleware"
@@ -69,7 +69,11 @@ async def _ping(request):
     return HttpResponse(b"pong")
 
 
-urlpatterns = [path("ping", _ping)]
+async def _echo(request):
+    return HttpResponse(request.body)
+
+
+urlpatterns = [path("ping", _ping), path("echo", _echo)]
 
 
 # --- api_middleware ------------------------------------------------------------------------------------------
@@ -114,9 +118,20 @@ def test_django_middleware_runs_inline_and_others_as_given(settings):
         inner = getattr(layer, "__wrapped__", None)
         chain.append(inner)
         layer = getattr(inner, "get_response", None)
-    assert type(chain[0]) is OnTheLoop and type(chain[0].instance).__name__ == "SecurityMiddleware"
-    assert type(chain[1]) is SessionOnTheLoop
-    assert chain[2].__name__ == "middleware"  # the native one, called as it is
+    assert type(chain[0]) is InlineRun  # the two inline ones, as one link
+    assert [type(layer) for layer in chain[0].layers] == [OnTheLoop, SessionOnTheLoop]
+    assert type(chain[0].layers[0].instance).__name__ == "SecurityMiddleware"
+    assert chain[1].__name__ == "middleware"  # the native one, called as it is
+
+
+def test_inline_middleware_on_either_side_of_another_makes_two_runs(settings):
+    steps = handler(settings, SECURITY, f"{HERE}.native", FRAMES)
+    outer = steps._middleware_chain.__wrapped__
+    native = outer.get_response.__wrapped__
+    inner = native.__closure__[0].cell_contents.__wrapped__  # native's get_response
+    assert type(outer) is InlineRun and type(inner) is InlineRun
+    assert [type(layer.instance).__name__ for layer in (*outer.layers, *inner.layers)] == [
+        "SecurityMiddleware", "XFrameOptionsMiddleware"]
 
 
 @pytest.mark.parametrize(("entry", "message"), [
@@ -166,14 +181,17 @@ async def test_middleware_not_used_is_skipped(settings):
 # --- requests through the ASGI interface ----------------------------------------------------------------------
 
 
-async def call(steps: StepsHandler, method: str = "GET", headers: list | None = None, body: bytes = b"",
+async def call(steps: StepsHandler, method: str = "GET", headers: list | None = None, body: bytes | list[bytes] = b"",
                path: str = "/ping") -> tuple[dict, bytes]:
+    """One request; a list ``body`` arrives in that many messages."""
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
              "raw_path": path.encode(), "query_string": b"", "root_path": "", "scheme": "http",
              "headers": [(b"host", b"localhost"), *(headers or [])], "client": ("127.0.0.1", 1),
              "server": ("localhost", 80)}
     app = ApplicationCommunicator(steps, scope)
-    await app.send_input({"type": "http.request", "body": body, "more_body": False})
+    chunks = body if isinstance(body, list) else [body]
+    for n, chunk in enumerate(chunks, 1):
+        await app.send_input({"type": "http.request", "body": chunk, "more_body": n < len(chunks)})
     start = await app.receive_output(5)
     content = b""
     while True:
@@ -207,6 +225,18 @@ async def test_a_body_that_grows_too_large_is_413(settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10
     start, _ = await call(handler(settings), method="POST", body=b"x" * 11)  # no content-length
     assert start["status"] == 413
+
+
+@pytest.mark.parametrize("chunks", [
+    [b"small"],  # one message: read without a spooled file
+    [b"sm", b"", b"all"],
+    [b"x" * 40],  # one message past FILE_UPLOAD_MAX_MEMORY_SIZE: spooled
+    [b"x" * 30, b"y" * 30],
+])
+async def test_the_view_reads_the_body_however_it_arrived(settings, chunks):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 32
+    start, content = await call(handler(settings), method="POST", body=chunks, path="/echo")
+    assert start["status"] == 200 and content == b"".join(chunks)
 
 
 async def test_a_disallowed_host_is_400_whatever_the_middleware(settings):

@@ -1,4 +1,4 @@
-"""The API step handler's middleware in-process: OnTheLoop/SessionOnTheLoop adapters, API_MIDDLEWARE_EXCLUDE, sessions and body limits over ASGI."""
+"""The API step handler's middleware in-process: InlineRun and its OnTheLoop/SessionOnTheLoop layers, API_MIDDLEWARE_EXCLUDE, sessions and body limits over ASGI."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 from django.test import AsyncRequestFactory
 from django.utils.deprecation import MiddlewareMixin
 
 from motia_django.models import StreamItem
-from motia_django.steps.handler import OnTheLoop, SessionOnTheLoop, StepsHandler, api_middleware
+from motia_django.steps.handler import InlineRun, OnTheLoop, SessionOnTheLoop, StepsHandler, api_middleware
 from tests.support.steps import FIXTURES, use_steps
 
 HERE = __name__
@@ -31,16 +32,20 @@ EXAMPLE_MIDDLEWARE = [
 calls: list[tuple[str, int]] = []
 
 
-def recorder(name: str, *, answer: bool = False) -> type[MiddlewareMixin]:
+def recorder(name: str, *, answer: bool = False, raise_in: str = "") -> type[MiddlewareMixin]:
     """A MiddlewareMixin middleware recording its hooks and the thread they ran in; ``answer``: its
-    process_request answers itself."""
+    process_request answers itself; ``raise_in``: the hook (``request`` or ``response``) that raises."""
 
     def process_request(self: Any, request: HttpRequest) -> HttpResponse | None:
         calls.append((f"{name}.request", threading.get_ident()))
+        if raise_in == "request":
+            raise PermissionDenied
         return HttpResponse(f"from {name}") if answer else None
 
     def process_response(self: Any, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        calls.append((f"{name}.response", threading.get_ident()))
+        calls.append((f"{name}.response:{response.status_code}", threading.get_ident()))
+        if raise_in == "response":
+            raise SuspiciousOperation("refused")
         response[f"x-{name}"] = "seen"
         return response
 
@@ -64,38 +69,56 @@ def _fresh_calls() -> None:
     calls.clear()
 
 
-# --- OnTheLoop -------------------------------------------------------------------------------------------------
+# --- InlineRun -------------------------------------------------------------------------------------------------
 
 
 def chain(*classes: type[MiddlewareMixin], adapter: type[OnTheLoop] = OnTheLoop) -> Any:
-    handler: Any = view
-    for cls in reversed(classes):
-        handler = adapter(cls(handler), handler)
-    return handler
+    return InlineRun([adapter(cls(view)) for cls in classes], view)
 
 
-async def test_on_the_loop_runs_the_hooks_in_order_on_the_loop():
+def names() -> list[str]:
+    return [name for name, _ in calls]
+
+
+async def test_an_inline_run_calls_the_hooks_in_order_on_the_loop():
     outer = chain(recorder("a"), recorder("b"))
     response = await outer(AsyncRequestFactory().get("/"))
     assert response.content == b"ok" and response["x-a"] == response["x-b"] == "seen"
-    assert [name for name, _ in calls] == ["a.request", "b.request", "view", "b.response", "a.response"]
+    assert names() == ["a.request", "b.request", "view", "b.response:200", "a.response:200"]
     assert {thread for _, thread in calls} == {threading.get_ident()}  # no thread hop for any hook
 
 
-async def test_a_process_request_answer_skips_the_rest_but_not_the_outer_responses():
+async def test_a_process_request_answer_skips_the_rest_but_not_its_own_or_the_outer_responses():
     outer = chain(recorder("a"), recorder("b", answer=True), recorder("c"))
     response = await outer(AsyncRequestFactory().get("/"))
     assert response.content == b"from b"
-    assert [name for name, _ in calls] == ["a.request", "b.request", "b.response", "a.response"]
+    assert names() == ["a.request", "b.request", "b.response:200", "a.response:200"]
+
+
+async def test_a_process_request_that_raises_is_answered_there_and_the_outer_ones_see_it():
+    """As Django's ``convert_exception_to_response`` around each middleware: the raising one's own
+    ``process_response`` does not run, the outer ones' do, on the error's response."""
+    response = await chain(recorder("a"), recorder("b", raise_in="request"), recorder("c"))(
+        AsyncRequestFactory().get("/"))
+    assert response.status_code == 403  # PermissionDenied, as Django answers it
+    assert names() == ["a.request", "b.request", "a.response:403"]
+
+
+async def test_a_process_response_that_raises_is_answered_there_and_the_outer_ones_see_it():
+    response = await chain(recorder("a"), recorder("b"), recorder("c", raise_in="response"))(
+        AsyncRequestFactory().get("/"))
+    assert response.status_code == 400  # SuspiciousOperation
+    assert names() == ["a.request", "b.request", "c.request", "view", "c.response:200", "b.response:400",
+                       "a.response:400"]
 
 
 async def test_a_middleware_without_hooks_just_passes_through():
     bare = type("bare", (MiddlewareMixin,), {})
     response = await chain(bare)(AsyncRequestFactory().get("/"))
-    assert response.content == b"ok" and [name for name, _ in calls] == ["view"]
+    assert response.content == b"ok" and names() == ["view"]
 
 
-def test_on_the_loop_is_a_coroutine_function_django_awaits():
+def test_an_inline_run_is_a_coroutine_function_django_awaits():
     assert asyncio.iscoroutinefunction(chain(recorder("a")))
 
 
@@ -127,7 +150,7 @@ async def test_a_modified_session_is_saved_in_a_thread(monkeypatch):
         return HttpResponse(b"ok")
 
     outer = session_chain(monkeypatch)
-    outer.get_response = outer.instance.get_response = writes
+    outer.get_response = writes
     response = await outer(AsyncRequestFactory().get("/"))
     assert dict(calls)["session.response"] != threading.get_ident()  # the save's database write: off the loop
     key = response.cookies["sessionid"].value
@@ -158,23 +181,23 @@ def test_api_middleware_exclude_applies_to_api_middleware_too(settings):
 
 
 def walk(steps: StepsHandler) -> list[Any]:
-    """What each layer of a built chain calls, outermost first (each layer is
-    ``convert_exception_to_response`` of the next), down to the first that does not lead further (the view's
-    handler, or a middleware Django's way adapted into a thread)."""
-    found, layer = [], steps._middleware_chain
+    """The links of a built chain, outermost first: an ``InlineRun`` stands for its layers (``OnTheLoop``).
+    Each link is ``convert_exception_to_response`` of the next; the walk ends at the first that does not lead
+    further (the view's handler, or a middleware Django's way adapted into a thread)."""
+    found, link = [], steps._middleware_chain
     while True:
-        inner = getattr(layer, "__wrapped__", None)
+        inner = getattr(link, "__wrapped__", None)
         if inner is None:
             return found
-        found.append(inner)
+        found.extend(inner.layers if isinstance(inner, InlineRun) else [inner])
         if not hasattr(inner, "get_response"):
             return found
-        layer = inner.get_response
+        link = inner.get_response
 
 
 def layers(steps: StepsHandler) -> list[Any]:
     """The middleware instances of the inline part of a built chain, outermost first."""
-    return [getattr(inner, "instance", inner) for inner in walk(steps) if hasattr(inner, "get_response")]
+    return [inner.instance for inner in walk(steps) if isinstance(inner, OnTheLoop)]
 
 
 def test_the_built_chain_leaves_the_excluded_out(settings):
@@ -182,6 +205,7 @@ def test_the_built_chain_leaves_the_excluded_out(settings):
     names = [type(m).__name__ for m in layers(StepsHandler())]
     assert names == ["SecurityMiddleware", "SessionMiddleware", "CommonMiddleware", "CsrfViewMiddleware",
                      "AuthenticationMiddleware", "MessageMiddleware", "XFrameOptionsMiddleware"]
+    assert type(StepsHandler()._middleware_chain.__wrapped__) is InlineRun  # all seven: one link
     settings.MOTIA = {**settings.MOTIA, "API_MIDDLEWARE_EXCLUDE": [COMMON]}
     assert "CommonMiddleware" not in [type(m).__name__ for m in layers(StepsHandler())]
 
