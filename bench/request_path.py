@@ -9,7 +9,9 @@ presence on, its middleware, metrics), 16 requests at a time, on a fresh SQLite 
 CPU time (every thread: the write queue's included) by the number of requests. Each variant runs in its own
 process: the example as it is; without Django middleware (``bench.settings_no_middleware``); with Python's
 garbage-collector settings (``GC_THRESHOLD=None``). The differences say what the middleware and the collector
-cost a request; ``bench/run.py`` measures the same POST through uvicorn. Prints min / median / max of the runs.
+cost a request; ``bench/run.py`` measures the same POST through uvicorn. The runs of the trees and variants are
+interleaved (the VM's speed drifts over minutes). Prints min / median / max of the runs, and with
+``--baseline`` the run-by-run ratio to the baseline.
 
 ``--instructions`` counts instructions instead, as ``bench/join_path.py --instructions`` does (the example
 variant only): a run of 200 requests and one of ``200 + --requests`` under ``valgrind --tool=callgrind``, the
@@ -130,7 +132,7 @@ def instructions(code: Path, args: argparse.Namespace) -> float:
                               "--concurrency", str(args.concurrency)],
                              env=env, cwd=code, capture_output=True, text=True, check=True)
         totals.append(int(re.search(r"Collected : (\d+)", out.stderr).group(1)))  # type: ignore[union-attr]
-    return (totals[1] - totals[0]) / args.requests
+    return (totals[1] - totals[0]) / int(args.requests)
 
 
 def main() -> None:
@@ -156,14 +158,20 @@ def main() -> None:
             print(f"{tree:>12} instructions per POST: {results[tree]:,.0f}", flush=True)
         print(json.dumps(results))
         return
-    for tree, code in trees.items():
-        for variant, extra in VARIANTS.items():
-            if tree == "baseline" and variant != "example":
-                continue
-            runs = measure(code, extra, args)
-            results[f"{tree}, {variant}"] = {"min": min(runs), "median": statistics.median(runs), "max": max(runs)}
-            print(f"{tree:>12}, {variant:<18} CPU ms per POST: min {min(runs):.3f}  median "
-                  f"{statistics.median(runs):.3f}  max {max(runs):.3f}", flush=True)
+    runs: dict[str, list[float]] = {}
+    plan = [(tree, code, variant, extra) for tree, code in trees.items() for variant, extra in VARIANTS.items()
+            if tree == "motia_django" or variant == "example"]
+    once = argparse.Namespace(**{**vars(args), "runs": 1})
+    for n in range(args.runs):  # interleaved, alternating the order: the VM's speed drifts over minutes
+        for tree, code, variant, extra in plan if n % 2 == 0 else plan[::-1]:
+            runs.setdefault(f"{tree}, {variant}", []).extend(measure(code, extra, once))
+    for name, found in runs.items():
+        results[name] = {"min": min(found), "median": statistics.median(found), "max": max(found)}
+        print(f"{name:<32} CPU ms per POST: min {min(found):.3f}  median {statistics.median(found):.3f}  "
+              f"max {max(found):.3f}", flush=True)
+    if "baseline, example" in runs:
+        ratios = [a / b for a, b in zip(runs["motia_django, example"], runs["baseline, example"], strict=True)]
+        print(f"{'vs baseline, run by run':<32} {min(ratios):.2f}x-{max(ratios):.2f}x", flush=True)
     print(json.dumps(results))
 
 
