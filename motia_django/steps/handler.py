@@ -182,21 +182,21 @@ class StepsHandler(GuardedRequests):
             if run and not inline:
                 handler, run = convert_exception_to_response(InlineRun(run[::-1], handler)), []
             try:
-                instance = middleware(handler) if inline else self._wrap(path, middleware, handler)
+                instance, link = (middleware(handler), None) if inline else self._wrap(path, middleware, handler)
             except MiddlewareNotUsed:
                 continue
             self._hooks(instance, inline=inline)
-            if inline:
+            if link is None:
                 run.append((SessionOnTheLoop if path == SESSION_MIDDLEWARE else OnTheLoop)(instance))
             else:
-                handler = convert_exception_to_response(instance if getattr(middleware, "async_capable", False)
-                                                        else self.adapt_method_mode(True, instance, False))
+                handler = convert_exception_to_response(link)
         if run:
             handler = convert_exception_to_response(InlineRun(run[::-1], handler))
         self._middleware_chain = handler
 
-    def _wrap(self, path: str, middleware: Any, handler: Any) -> Any:
-        """The instance of a middleware that is not run inline, around ``handler`` as Django makes it."""
+    def _wrap(self, path: str, middleware: Any, handler: Any) -> tuple[Any, Any]:
+        """A middleware that is not run inline, around ``handler`` as Django makes it: its instance, and what the
+        chain calls (the instance, or Django's adapter of it)."""
         is_async = getattr(middleware, "async_capable", False)
         if is_async:
             instance = middleware(handler)
@@ -206,7 +206,7 @@ class StepsHandler(GuardedRequests):
             raise ImproperlyConfigured(f"Middleware {path} is neither sync- nor async-capable")
         if instance is None:
             raise ImproperlyConfigured(f"Middleware factory {path} returned None.")
-        return instance
+        return instance, instance if is_async else self.adapt_method_mode(True, instance, False)
 
     def _hooks(self, instance: Any, *, inline: bool) -> None:
         """Register ``process_view`` / ``process_template_response`` / ``process_exception``, as Django does."""
@@ -233,28 +233,29 @@ class StepsHandler(GuardedRequests):
         """The body, read as Django reads it, but never past ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (``BodyTooLarge``)."""
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         in_memory = settings.FILE_UPLOAD_MAX_MEMORY_SIZE
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise RequestAborted()
-        chunk = message.get("body", b"")
-        if not message.get("more_body", False) and len(chunk) <= in_memory and (limit is None or len(chunk) <= limit):
-            return io.BytesIO(chunk)  # the usual body: one message, small (what the spooled file would hold too)
-        # Returned open, as Django's read_body returns it.
-        body_file = tempfile.SpooledTemporaryFile(max_size=in_memory, mode="w+b")  # noqa: SIM115
+        body_file = None
         size = 0
         while True:
-            size += len(chunk)
-            if limit is not None and size > limit:
-                body_file.close()
-                raise BodyTooLarge
-            body_file.write(chunk)
-            if not message.get("more_body", False):
-                break
             message = await receive()
             if message["type"] == "http.disconnect":
-                body_file.close()
+                if body_file is not None:
+                    body_file.close()
                 raise RequestAborted()
             chunk = message.get("body", b"")
+            more = message.get("more_body", False)
+            size += len(chunk)
+            if limit is not None and size > limit:
+                if body_file is not None:
+                    body_file.close()
+                raise BodyTooLarge
+            if body_file is None:
+                if not more and size <= in_memory:
+                    return io.BytesIO(chunk)  # the usual body: one message, small (what a spooled file would hold)
+                # Returned open, as Django's read_body returns it.
+                body_file = tempfile.SpooledTemporaryFile(max_size=in_memory, mode="w+b")  # noqa: SIM115
+            body_file.write(chunk)
+            if not more:
+                break
         body_file.seek(0)
         return body_file
 
