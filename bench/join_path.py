@@ -135,16 +135,18 @@ def measure(code: Path, args: argparse.Namespace) -> list[float]:
     return runs
 
 
-def instructions(code: Path, args: argparse.Namespace) -> float:
-    """Instructions per socket: callgrind totals of ``50 + sockets`` and of 50 sockets, over ``sockets``."""
+def instructions_per(script: Path, code: Path, option: str, base: int, count: int, concurrency: int) -> float:
+    """Instructions per unit of ``script --child`` run on ``code``: the callgrind totals of ``base + count`` and of
+    ``base`` units (``option``: ``--sockets``, ``--requests``), over ``count``, so start-up and migrations cancel
+    out. bench/request_path.py counts with it too."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), str(ROOT)])}
     totals = []
-    for sockets in (50, 50 + args.sockets):
+    for units in (base, base + count):
         out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                              str(Path(__file__).resolve()), "--child", "--sockets", str(sockets), "--concurrency",
-                              str(args.concurrency)], env=env, cwd=code, capture_output=True, text=True, check=True)
+                              str(script), "--child", option, str(units), "--concurrency", str(concurrency)],
+                             env=env, cwd=code, capture_output=True, text=True, check=True)
         totals.append(int(re.search(r"Collected : (\d+)", out.stderr).group(1)))  # type: ignore[union-attr]
-    return (totals[1] - totals[0]) / args.sockets
+    return (totals[1] - totals[0]) / count
 
 
 def main() -> None:
@@ -164,7 +166,8 @@ def main() -> None:
     results: dict[str, Any] = {}
     if args.instructions:
         for tree, code in trees.items():
-            results[tree] = instructions(code, args)
+            results[tree] = instructions_per(Path(__file__).resolve(), code, "--sockets", 50, args.sockets,
+                                             args.concurrency)
             print(f"{tree:>12} instructions per join (connect + join + sync + close): {results[tree]:,.0f}",
                   flush=True)
         print(json.dumps(results))

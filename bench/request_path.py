@@ -26,7 +26,6 @@ import asyncio
 import gc
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -122,19 +121,6 @@ def measure(code: Path, extra: dict[str, str], args: argparse.Namespace) -> list
     return runs
 
 
-def instructions(code: Path, args: argparse.Namespace) -> float:
-    """Instructions per request: callgrind totals of ``200 + requests`` and of 200 requests, over ``requests``."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), str(ROOT)])}
-    totals = []
-    for requests in (200, 200 + args.requests):
-        out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-                              str(Path(__file__).resolve()), "--child", "--requests", str(requests),
-                              "--concurrency", str(args.concurrency)],
-                             env=env, cwd=code, capture_output=True, text=True, check=True)
-        totals.append(int(re.search(r"Collected : (\d+)", out.stderr).group(1)))  # type: ignore[union-attr]
-    return (totals[1] - totals[0]) / int(args.requests)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=4000)
@@ -151,10 +137,13 @@ def main() -> None:
     trees = {"motia_django": ROOT, **({"baseline": Path(args.baseline).resolve()} if args.baseline else {})}
     results: dict[str, Any] = {}
     if args.instructions:
+        from join_path import instructions_per  # the sibling script, imported by the parent only
+
         if args.requests == parser.get_default("requests"):
             args.requests = 1000
         for tree, code in trees.items():
-            results[tree] = instructions(code, args)
+            results[tree] = instructions_per(Path(__file__).resolve(), code, "--requests", 200, args.requests,
+                                             args.concurrency)
             print(f"{tree:>12} instructions per POST: {results[tree]:,.0f}", flush=True)
         print(json.dumps(results))
         return
