@@ -276,6 +276,7 @@ class StepsHandler(GuardedRequests):
             if request is None:
                 response = error_response
             else:
+                _declare_length(request, body_file)
                 response = _bad_host(request) or await self.run_get_response(request)
                 if request.method == "HEAD" and isinstance(response, HttpResponse):
                     response.content = b""  # as Django's servers answer HEAD: the GET's headers, no body
@@ -300,6 +301,18 @@ def _declared_length(scope: dict[str, Any]) -> int:
             except ValueError:
                 return 0
     return 0
+
+
+def _declare_length(request: HttpRequest, body_file: Any) -> None:
+    """A body sent without ``Content-Length`` (chunked, as some proxies forward every body) gets the length that
+    was read: DRF takes a request without one for a request without a body, and would parse a JSON body as
+    ``{}``. The body is already read whole, within ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
+    if "CONTENT_LENGTH" in request.META:
+        return
+    size = body_file.seek(0, io.SEEK_END)
+    body_file.seek(0)
+    if size:
+        request.META["CONTENT_LENGTH"] = str(size)
 
 
 def _too_large() -> HttpResponse:

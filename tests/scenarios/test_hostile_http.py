@@ -289,6 +289,17 @@ def test_a_body_at_the_limit_is_read(server):
     assert reply.status == 201, reply
 
 
+def test_a_chunked_body_reaches_the_step(server):
+    """Proxies may forward every body chunked: a step reads it as if its length had been declared (DRF alone
+    would see no body)."""
+    channel = unique("chunked")
+    body = json.dumps({"channel_id": channel, "message": "sent in chunks"}).encode()
+    reply = exchange(server.port, "POST", "/chat-messages", parts=chunked(body, size=7),
+                     headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    assert reply.status == 201, reply
+    assert [m["message"] for m in messages(server.port, channel)] == ["sent in chunks"]
+
+
 def test_head_on_a_get_step_is_its_get_without_a_body(server):
     channel = unique("head")
     create_message(server.port, channel)

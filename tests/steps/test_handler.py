@@ -3,6 +3,7 @@ built from it (``StepsHandler``: Django's own middleware inline, others adapted,
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -12,6 +13,8 @@ from django.http import HttpResponse
 from django.test import AsyncRequestFactory
 from django.urls import path
 from django.utils.decorators import async_only_middleware, sync_only_middleware
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from motia_django.steps.handler import INLINE, InlineRun, OnTheLoop, SessionOnTheLoop, StepsHandler, api_middleware
 
@@ -73,7 +76,14 @@ async def _echo(request):
     return HttpResponse(request.body)
 
 
-urlpatterns = [path("ping", _ping), path("echo", _echo)]
+class _Data(APIView):
+    authentication_classes = permission_classes = ()
+
+    def post(self, request):
+        return Response({"data": request.data, "length": request.META.get("CONTENT_LENGTH")})
+
+
+urlpatterns = [path("ping", _ping), path("echo", _echo), path("data", _Data.as_view())]
 
 
 # --- api_middleware ------------------------------------------------------------------------------------------
@@ -237,6 +247,23 @@ async def test_the_view_reads_the_body_however_it_arrived(settings, chunks):
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 32
     start, content = await call(handler(settings), method="POST", body=chunks, path="/echo")
     assert start["status"] == 200 and content == b"".join(chunks)
+
+
+@pytest.mark.parametrize(("headers", "chunks", "length"), [
+    ([], [b'{"a": 1}'], "8"),  # chunked (no Content-Length), one message
+    ([], [b'{"a":', b"", b" 1}"], "8"),  # chunked, in pieces
+    ([(b"content-length", b"8")], [b'{"a": 1}'], "8"),  # declared: left as it is
+])
+async def test_a_body_without_a_declared_length_is_parsed_by_drf(settings, headers, chunks, length):
+    json_type = [(b"content-type", b"application/json")]
+    start, content = await call(handler(settings), method="POST", headers=[*json_type, *headers], body=chunks,
+                                path="/data")
+    assert start["status"] == 200 and json.loads(content) == {"data": {"a": 1}, "length": length}
+
+
+async def test_an_empty_body_gets_no_length(settings):
+    start, content = await call(handler(settings), method="POST", path="/data")
+    assert start["status"] == 200 and json.loads(content) == {"data": {}, "length": None}
 
 
 async def test_a_disallowed_host_is_400_whatever_the_middleware(settings):
