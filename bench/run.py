@@ -20,6 +20,8 @@ floor and the targets. Servers are subprocesses on free loopback ports; the load
 
 ``--baseline PATH`` measures another checkout's motia_django in the same run (its own example project and
 migrations, on the same server, database and layer): the table adds its figures and motia_django / baseline.
+``--rounds N`` runs the targets N times, in alternating order (A B, B A, ...), since the VM's speed drifts over
+minutes: each figure is the median of the rounds with its min-max, and each ratio is taken round by round.
 
 Raw results go to ``bench/results/<date>-<setup>-<server>.json``.
 """
@@ -35,6 +37,7 @@ import os
 import platform
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -513,29 +516,59 @@ def _target(kind: str, goal: float, unit: str) -> str:
             "zero": "0"}[kind]
 
 
-def table(results: dict[str, dict[str, Any]], title: str) -> str:
-    motia, floor, direct, base = (results.get(k, {}) for k in ("motia", "floor", "direct", "baseline"))
+def _spread(values: list[Any]) -> tuple[float | None, str]:
+    """The median of a figure over the rounds, and the text that shows it: ``median (min-max)`` over several."""
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if not numbers:
+        return None, _fmt(values[0] if values else None)
+    median = statistics.median(numbers)
+    if len(numbers) == 1 or min(numbers) == max(numbers):
+        return median, _fmt(median)
+    return median, f"{_fmt(median)} ({_fmt(min(numbers))}-{_fmt(max(numbers))})"
+
+
+def _ratios(rounds: list[dict[str, dict[str, Any]]], side: str, other: str, path: str) -> tuple[float | None, str]:
+    """motia_django / ``other`` taken round by round (both measured minutes apart), median (min-max)."""
+    ratios = [_ratio(_get(r.get(side, {}), path), _get(r.get(other, {}), path)) for r in rounds]
+    median, _ = _spread(ratios)
+    numbers = [x for x in ratios if x is not None]
+    if median is None:
+        return None, "-"
+    if len(numbers) == 1 or min(numbers) == max(numbers):
+        return median, f"{median:.2f}x"
+    return median, f"{median:.2f}x ({min(numbers):.2f}-{max(numbers):.2f})"
+
+
+def table(rounds: list[dict[str, dict[str, Any]]], title: str) -> str:
+    """The figures of one (setup, server): each the median of the rounds with their spread, ratios round by
+    round, targets judged on the medians."""
     head = ("scenario", "metric", "motia_django", "Channels floor", "ratio", "direct floor", "ratio", "target",
             "met?", "baseline", "vs baseline")
     rows: list[tuple[str, ...]] = []
     for scenario, label, path, unit, targets in ROWS:
-        if scenario not in motia and scenario not in floor:
+        if not any(scenario in r.get("motia", {}) or scenario in r.get("floor", {}) for r in rounds):
             continue
-        for side, res in (("motia", motia), ("floor", floor), ("direct", direct), ("baseline", base)):
-            if isinstance(res.get(scenario), dict) and "error" in res[scenario] and path.endswith((".p50", ".kib")):
-                rows.append((scenario, f"ERROR ({side})", str(res[scenario]["error"])[:60], *[""] * 8))
-        m, f, d, b = _get(motia, path), _get(floor, path), _get(direct, path), _get(base, path)
-        ratio, ratio_d, ratio_b = _ratio(m, f), _ratio(m, d), _ratio(m, b)
+        for results in rounds:
+            for side in ("motia", "floor", "direct", "baseline"):
+                res = results.get(side, {})
+                if isinstance(res.get(scenario), dict) and "error" in res[scenario] and path.endswith((".p50", ".kib")):
+                    rows.append((scenario, f"ERROR ({side})", str(res[scenario]["error"])[:60], *[""] * 8))
+        m, m_text = _spread([_get(r.get("motia", {}), path) for r in rounds])
+        _, f_text = _spread([_get(r.get("floor", {}), path) for r in rounds])
+        _, d_text = _spread([_get(r.get("direct", {}), path) for r in rounds])
+        _, b_text = _spread([_get(r.get("baseline", {}), path) for r in rounds])
+        ratio, ratio_text = _ratios(rounds, "motia", "floor", path)
         met = [_met(kind, goal, m, ratio) for kind, goal in targets]
-        rows.append((scenario, label + (f" ({unit})" if unit and unit != "/s" else ""), _fmt(m), _fmt(f),
-                     "-" if ratio is None else f"{ratio:.2f}x", _fmt(d), "-" if ratio_d is None else f"{ratio_d:.2f}x",
+        rows.append((scenario, label + (f" ({unit})" if unit and unit != "/s" else ""), m_text, f_text, ratio_text,
+                     d_text, _ratios(rounds, "motia", "direct", path)[1],
                      ", ".join(_target(kind, goal, unit) for kind, goal in targets),
-                     "" if not targets else _yes(all(met)), _fmt(b), "-" if ratio_b is None else f"{ratio_b:.2f}x"))
+                     "" if not targets else _yes(all(met)), b_text, _ratios(rounds, "motia", "baseline", path)[1]))
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |"
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
-    return "\n".join([f"### {title}", "", line, sep, *body, ""])
+    note = f"{len(rounds)} rounds, the targets in alternating order: medians (min-max)\n\n" if len(rounds) > 1 else ""
+    return "\n".join([f"### {title}", "", note + line, sep, *body, ""])
 
 
 def _yes(ok: bool) -> str:
@@ -543,6 +576,22 @@ def _yes(ok: bool) -> str:
 
 
 # --- main ---------------------------------------------------------------------------------------------------
+
+def run_target(name: str, setup: str, server: str, args: argparse.Namespace, plan: Plan, only: set[str],
+               tmp: Path, stamp: str) -> dict[str, Any]:
+    """One target's scenarios on its own servers; a failure is recorded, not raised."""
+    t0 = time.monotonic()
+    profile_to = RESULTS / f"{stamp}-profile-{setup}-{server}.txt" if args.profile else None
+    try:
+        with system(name, setup, server, args, tmp) as target:
+            results = run_scenarios(target, plan, only, profile_to)
+    except Exception as exc:
+        results = {"error": str(exc)[-2000:]}
+        print(f"!! {name} on {server} ({setup}) failed: {str(exc)[-1500:]}", flush=True)
+    _derive(results)
+    print(f"   {setup}/{server}/{name}: {time.monotonic() - t0:.0f}s", flush=True)
+    return results
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -559,6 +608,8 @@ def main() -> None:
     parser.add_argument("--settings", default=SETTINGS, help="motia_django's settings module (experiments)")
     parser.add_argument("--soak", type=float, metavar="SECONDS",
                         help="run the sustained scenario this long (the soak: e.g. 600)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the targets this many times, in alternating order; the table shows medians (min-max)")
     parser.add_argument("--baseline", metavar="PATH",
                         help="also measure the motia_django of another checkout (git worktree add PATH <commit>)")
     args = parser.parse_args()
@@ -582,26 +633,20 @@ def main() -> None:
     tables = []
     for setup in setups:
         for server in servers:
-            results: dict[str, dict[str, Any]] = {}
-            with tempfile.TemporaryDirectory(prefix="motia-bench-") as tmpdir:
-                tmp = Path(tmpdir)
-                for name in targets:
-                    if name == "direct" and setup == "scaled":
-                        continue  # one process by nature: no scaled-out form
-                    t0 = time.monotonic()
-                    profile_to = RESULTS / f"{stamp}-profile-{setup}-{server}.txt" if args.profile else None
-                    try:
-                        with system(name, setup, server, args, tmp) as target:
-                            results[name] = run_scenarios(target, plan, only, profile_to)
-                    except Exception as exc:
-                        results[name] = {"error": str(exc)[-2000:]}
-                        print(f"!! {name} on {server} ({setup}) failed: {str(exc)[-1500:]}", flush=True)
-                    _derive(results[name])
-                    print(f"   {setup}/{server}/{name}: {time.monotonic() - t0:.0f}s", flush=True)
+            rounds: list[dict[str, dict[str, Any]]] = []
+            for turn in range(args.rounds):
+                results: dict[str, dict[str, Any]] = {}
+                rounds.append(results)
+                with tempfile.TemporaryDirectory(prefix="motia-bench-") as tmpdir:
+                    for name in targets if turn % 2 == 0 else targets[::-1]:  # the VM's speed drifts: ABBA
+                        if name == "direct" and setup == "scaled":
+                            continue  # one process by nature: no scaled-out form
+                        results[name] = run_target(name, setup, server, args, plan, only, Path(tmpdir), stamp)
+                        print(f"   {setup}/{server}/{name} (round {turn + 1}/{args.rounds}) done", flush=True)
             out = RESULTS / f"{stamp}-{setup}-{server}.json"
             out.write_text(json.dumps({"machine": machine, "quick": args.quick, "setup": setup, "server": server,
-                                       "plan": plan.__dict__, "results": results}, indent=1))
-            text = table(results, f"{setup} / {server}")
+                                       "plan": plan.__dict__, "results": rounds[0], "rounds": rounds}, indent=1))
+            text = table(rounds, f"{setup} / {server}")
             tables.append(text)
             print(text, flush=True)
     print(f"raw results: {RESULTS}/{stamp}-*.json")
