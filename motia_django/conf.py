@@ -87,10 +87,9 @@ IMPORT_STRINGS = {"AUTHENTICATE"}
 
 
 class MotiaSettings:
-    """Attribute access to ``settings.MOTIA`` with defaults, imported dotted paths, and a cache."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, Any] = {}
+    """Attribute access to ``settings.MOTIA`` with defaults, imported dotted paths, and a cache: a value read once
+    is kept as an instance attribute, as DRF's ``api_settings`` keeps it, so the hot paths that read a setting
+    per frame or per request pay a plain attribute lookup, not ``__getattr__``."""
 
     @property
     def user_settings(self) -> dict[str, Any]:
@@ -102,8 +101,6 @@ class MotiaSettings:
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("_"):
             raise AttributeError(attr)
-        if attr in self._cache:
-            return self._cache[attr]
         if attr == "STREAMS":
             value: Any = getattr(settings, "STREAMS", None) or {}
         elif attr in DEFAULTS:
@@ -114,7 +111,7 @@ class MotiaSettings:
             value = self._steps_dirs(value)
         elif attr in IMPORT_STRINGS and isinstance(value, str):
             value = import_string(value)
-        self._cache[attr] = value
+        self.__dict__[attr] = value
         return value
 
     @staticmethod
@@ -127,7 +124,7 @@ class MotiaSettings:
         return [Path(v) for v in value]
 
     def reload(self) -> None:
-        self._cache.clear()
+        self.__dict__.clear()
 
 
 motia_settings = MotiaSettings()

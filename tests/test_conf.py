@@ -116,6 +116,17 @@ def test_values_are_cached_until_reload(settings):
     assert conf.SYNC_LIMIT == 2
 
 
+def test_a_cached_value_is_a_plain_attribute(settings, monkeypatch):
+    settings.MOTIA = {"SYNC_LIMIT": 1}
+    conf = MotiaSettings()
+    assert conf.SYNC_LIMIT == 1
+    monkeypatch.setattr(MotiaSettings, "__getattr__", lambda self, attr: pytest.fail("__getattr__ ran"))
+    assert conf.SYNC_LIMIT == 1  # read from the instance: the hot paths pay no __getattr__
+    monkeypatch.undo()
+    conf.reload()
+    assert vars(conf) == {}
+
+
 def test_the_shared_object_reloads_on_override_settings():
     assert DEFAULTS["SYNC_LIMIT"] == motia_settings.SYNC_LIMIT
     with override_settings(MOTIA={"SYNC_LIMIT": 3}, STREAMS={"confStream": {}}):
