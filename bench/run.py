@@ -516,27 +516,21 @@ def _target(kind: str, goal: float, unit: str) -> str:
             "zero": "0"}[kind]
 
 
-def _spread(values: list[Any]) -> tuple[float | None, str]:
+def _spread(values: list[Any], fmt: Any = _fmt, unit: str = "") -> tuple[float | None, str]:
     """The median of a figure over the rounds, and the text that shows it: ``median (min-max)`` over several."""
     numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
     if not numbers:
         return None, _fmt(values[0] if values else None)
     median = statistics.median(numbers)
-    if len(numbers) == 1 or min(numbers) == max(numbers):
-        return median, _fmt(median)
-    return median, f"{_fmt(median)} ({_fmt(min(numbers))}-{_fmt(max(numbers))})"
+    if min(numbers) == max(numbers):
+        return median, f"{fmt(median)}{unit}"
+    return median, f"{fmt(median)}{unit} ({fmt(min(numbers))}-{fmt(max(numbers))})"
 
 
 def _ratios(rounds: list[dict[str, dict[str, Any]]], side: str, other: str, path: str) -> tuple[float | None, str]:
-    """motia_django / ``other`` taken round by round (both measured minutes apart), median (min-max)."""
+    """``side`` / ``other`` taken round by round (both measured minutes apart), median (min-max)."""
     ratios = [_ratio(_get(r.get(side, {}), path), _get(r.get(other, {}), path)) for r in rounds]
-    median, _ = _spread(ratios)
-    numbers = [x for x in ratios if x is not None]
-    if median is None:
-        return None, "-"
-    if len(numbers) == 1 or min(numbers) == max(numbers):
-        return median, f"{median:.2f}x"
-    return median, f"{median:.2f}x ({min(numbers):.2f}-{max(numbers):.2f})"
+    return _spread(ratios, lambda x: f"{x:.2f}", "x")
 
 
 def table(rounds: list[dict[str, dict[str, Any]]], title: str) -> str:
@@ -635,6 +629,8 @@ def main() -> None:
         for server in servers:
             rounds: list[dict[str, dict[str, Any]]] = []
             for turn in range(args.rounds):
+                if args.rounds > 1:
+                    print(f"   round {turn + 1} of {args.rounds}", flush=True)
                 results: dict[str, dict[str, Any]] = {}
                 rounds.append(results)
                 with tempfile.TemporaryDirectory(prefix="motia-bench-") as tmpdir:
@@ -642,7 +638,6 @@ def main() -> None:
                         if name == "direct" and setup == "scaled":
                             continue  # one process by nature: no scaled-out form
                         results[name] = run_target(name, setup, server, args, plan, only, Path(tmpdir), stamp)
-                        print(f"   {setup}/{server}/{name} (round {turn + 1}/{args.rounds}) done", flush=True)
             out = RESULTS / f"{stamp}-{setup}-{server}.json"
             out.write_text(json.dumps({"machine": machine, "quick": args.quick, "setup": setup, "server": server,
                                        "plan": plan.__dict__, "results": rounds[0], "rounds": rounds}, indent=1))
