@@ -21,7 +21,7 @@ import orjson
 
 from motia_django.exceptions import StreamValidationError
 
-__all__ = ["MAX_DEPTH", "RefusedJSON", "decode", "encode", "encode_frame", "encoded_size"]
+__all__ = ["MAX_DEPTH", "RefusedJSON", "StoredJSONDecoder", "decode", "encode", "encode_frame", "encoded_size"]
 
 #: Deepest nesting of objects and arrays a value may have (real documents are far shallower; this keeps every
 #: recursive step, ours and our libraries', far from Python's recursion limit).
@@ -149,6 +149,28 @@ def decode(text: str | bytes, *, max_depth: int | None = MAX_DEPTH) -> Any:
 
 #: 19 digits or more: an integer that may be past 64 bits (``-9223372036854775809`` has 19).
 _LONG_BYTES, _LONG_TEXT = re.compile(rb"[0-9]{19,}"), re.compile(r"[0-9]{19,}")
+
+
+class StoredJSONDecoder(json.JSONDecoder):
+    """Stored items' JSON as the database hands it back (``StreamItem.data``'s decoder). PostgreSQL's ``jsonb``
+    keeps a number as a ``numeric``, so a float written as ``1e+20`` comes back as ``100000000000000000000``; an
+    integer past 64 bits is read as the float it was (the stream API writes none, and the wire cannot carry one),
+    as orjson reads it. Whatever orjson refuses (NaN, a lone surrogate: data written around the API) is read
+    as Python's ``json`` reads it, with the same rule for integers."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{"parse_int": _int_or_float, **kwargs})
+
+    def decode(self, s: str, *args: Any) -> Any:
+        try:
+            return orjson.loads(s)
+        except orjson.JSONDecodeError:
+            return super().decode(s, *args)
+
+
+def _int_or_float(text: str) -> int | float:
+    value = int(text)
+    return value if _INT_RANGE[0] <= value <= _INT_RANGE[1] else float(text)
 
 
 def _long_number(text: str | bytes) -> bool:

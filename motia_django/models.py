@@ -14,6 +14,7 @@ from typing import Any
 from django.db import IntegrityError, connections, models, router, transaction
 from django.utils.translation import gettext_lazy as _
 
+from motia_django.encoding import StoredJSONDecoder
 from motia_django.stream.changes import item_change, publish
 from motia_django.stream.items import MAX_KEY_LENGTH, MAX_STREAM_NAME_LENGTH, make_item, next_timestamp
 
@@ -46,7 +47,7 @@ class StreamItem(models.Model):
     stream = models.CharField(_("stream"), max_length=MAX_STREAM_NAME_LENGTH)
     group_id = models.CharField(_("group id"), max_length=MAX_KEY_LENGTH)
     item_id = models.CharField(_("item id"), max_length=MAX_KEY_LENGTH)
-    data = models.JSONField(_("data"), default=dict)
+    data = models.JSONField(_("data"), default=dict, decoder=StoredJSONDecoder)
     version = models.PositiveBigIntegerField(_("version"), default=1, editable=False)
     timestamp = models.BigIntegerField(_("timestamp (ms)"), default=0, editable=False)
     created_at = models.DateTimeField(_("created"), editable=False)

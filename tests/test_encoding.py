@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from motia_django.encoding import RefusedJSON, decode, encode
+from motia_django.encoding import RefusedJSON, StoredJSONDecoder, decode, encode
 from motia_django.exceptions import StreamValidationError
 from motia_django.stream import items as core
 from motia_django.stream.items import MAX_KEY_LENGTH, make_item, next_timestamp, validate_key
@@ -172,3 +172,23 @@ def test_integers_in_range_are_read_exactly_and_long_digit_strings_are_fine(numb
 def test_any_integer_out_of_range_is_refused(number):
     with pytest.raises(ValueError, match="64-bit range"):
         decode(f"[{number}]")
+
+
+# --- StoredJSONDecoder: what the database hands back ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("100000000000000000000", 1e20),  # jsonb's numeric of the float 1e+20
+    ("-9223372036854775809", -9223372036854775809.0),
+    ("18446744073709551615", 2**64 - 1),  # still in 64 bits: an integer
+    ("-9223372036854775808", -(2**63)),
+    ('{"a": [1, 2.5, "x", null]}', {"a": [1, 2.5, "x", None]}),
+    ('{"nan": NaN, "big": 100000000000000000000}', {"nan": math.nan, "big": 1e20}),  # orjson refuses NaN
+    ('"\\ud800"', "\ud800"),  # a lone surrogate, written around the API
+])
+def test_stored_json_is_read_within_64_bit_integers(text, expected):
+    value = json.loads(text, cls=StoredJSONDecoder)
+    if isinstance(expected, dict) and "nan" in expected:
+        assert math.isnan(value.pop("nan")) and value == {"big": 1e20}
+    else:
+        assert value == expected and type(value) is type(expected)

@@ -14,7 +14,7 @@ data-modifying CTE, and takes one writer at a time anyway). Other databases take
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,6 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from motia_django.encoding import decode
 from motia_django.models import StreamGroup, StreamItem
 from motia_django.stream.backends.base import Backend, StoredItem, newest_within
 from motia_django.stream.items import next_timestamp, now_ms
@@ -40,6 +39,32 @@ class _Nothing(Exception):
 
 def _fast(connection: Any) -> bool:
     return connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert
+
+
+def _written_out(connection: Any) -> bool:
+    """Reads by hand-written statements, as the writes are: the SQL below is SQLite's and PostgreSQL's."""
+    return connection.vendor in ("postgresql", "sqlite")
+
+
+_CHUNK = 100  # rows fetched at a time by a read that may stop early
+_DATA: Any = StreamItem._meta.get_field("data")  # its from_db_value, as the ORM calls it
+
+
+def _data(value: Any, connection: Any) -> Any:
+    """A ``data`` column read by a written-out statement, decoded as the field decodes it for the ORM
+    (``StoredJSONDecoder``); a driver that hands back parsed JSON is taken at its word."""
+    return _DATA.from_db_value(value, None, connection) if isinstance(value, str | bytes) else value
+
+
+def _rows(connection: Any, tail: str, params: list[Any]) -> Iterator[tuple[str, StoredItem]]:
+    """``(item_id, StoredItem)`` of ``SELECT ... WHERE stream = %s AND group_id = %s <tail>``, fetched
+    ``_CHUNK`` rows at a time."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT item_id, data, timestamp FROM {connection.ops.quote_name(_ITEMS)} "
+                       f"WHERE stream = %s AND group_id = %s {tail}", params)
+        while chunk := cursor.fetchmany(_CHUNK):
+            for item_id, data, timestamp in chunk:
+                yield item_id, StoredItem(_data(data, connection), timestamp)
 
 
 def _greatest(connection: Any) -> str:
@@ -61,9 +86,14 @@ class DatabaseBackend(Backend):
     # --- reads -------------------------------------------------------------------------------------------
 
     def get(self, stream: str, group_id: str, id: str) -> StoredItem | None:
-        row = (StreamItem.objects.using(self._read_alias()).filter(stream=stream, group_id=group_id, item_id=id)
-               .values_list("data", "timestamp").first())
-        return StoredItem(row[0], row[1]) if row else None
+        connection = connections[self._read_alias()]
+        if not _written_out(connection):
+            row = (StreamItem.objects.using(connection.alias).filter(stream=stream, group_id=group_id, item_id=id)
+                   .values_list("data", "timestamp").first())
+            return StoredItem(row[0], row[1]) if row else None
+        for _, stored in _rows(connection, "AND item_id = %s", [stream, group_id, id]):
+            return stored
+        return None
 
     def get_group(self, stream: str, group_id: str, limit: int | None = None) -> list[tuple[str, StoredItem]]:
         rows = StreamItem.objects.using(self._read_alias()).filter(stream=stream, group_id=group_id)
@@ -75,13 +105,19 @@ class DatabaseBackend(Backend):
         return [(item_id, StoredItem(data, ts)) for item_id, data, ts in found]
 
     def newest(self, stream: str, group_id: str, limit: int | None, max_bytes: int) -> list[tuple[str, StoredItem]]:
-        """Read newest first, in chunks, and stop at the budget: a large group is never loaded whole."""
-        rows = (StreamItem.objects.using(self._read_alias()).filter(stream=stream, group_id=group_id)
-                .order_by("-created_at", "-id").values_list("item_id", "data", "timestamp"))
-        if limit is not None:
-            rows = rows[:limit]
-        found = ((item_id, StoredItem(data, ts)) for item_id, data, ts in rows.iterator(chunk_size=100))
-        return newest_within(found, max_bytes)
+        """Read newest first, in chunks, and stop at the budget: a large group is never loaded whole. Every
+        join's snapshot is this read; written out on SQLite and PostgreSQL, where the ORM's building and compile
+        of the query cost about 0.29 ms against 0.02 for the statement on an empty group."""
+        connection = connections[self._read_alias()]
+        if not _written_out(connection):
+            rows = (StreamItem.objects.using(connection.alias).filter(stream=stream, group_id=group_id)
+                    .order_by("-created_at", "-id").values_list("item_id", "data", "timestamp"))
+            if limit is not None:
+                rows = rows[:limit]
+            return newest_within(((item_id, StoredItem(data, ts)) for item_id, data, ts in
+                                  rows.iterator(chunk_size=_CHUNK)), max_bytes)
+        tail = "ORDER BY created_at DESC, id DESC" + ("" if limit is None else f" LIMIT {int(limit)}")
+        return newest_within(_rows(connection, tail, [stream, group_id]), max_bytes)
 
     def group_seq(self, stream: str, group_id: str) -> int | None:
         """One statement by the unique key, written out: every join reads it, and the ORM's compile of the same
@@ -214,7 +250,7 @@ class DatabaseBackend(Backend):
                                f"({', '.join(['%s'] * len(chunk))}) RETURNING item_id, data, timestamp",
                                [stream, group_id, *chunk])
                 for item_id, data, previous in cursor.fetchall():
-                    deleted[item_id] = (decode(data) if isinstance(data, str | bytes) else data, int(previous))
+                    deleted[item_id] = (_data(data, connection), int(previous))
             if not deleted:
                 return []
             stamps = {id: next_timestamp(previous) for id, (_data, previous) in deleted.items()}
@@ -244,7 +280,7 @@ class DatabaseBackend(Backend):
                 row = cursor.fetchone()
             if row is None:
                 return None
-            return (decode(row[0]) if isinstance(row[0], str | bytes) else row[0]), int(row[1])
+            return _data(row[0], connection), int(row[1])
         items = StreamItem.objects.using(connection.alias)
         if unwritten_since is not None:
             items = items.filter(updated_at__lt=unwritten_since)

@@ -4,14 +4,18 @@ numbers and floor, reads) and ``group_seqs``, on the database the suite runs on.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from motia_django.encoding import encode
 from motia_django.models import StreamGroup, StreamItem
 from motia_django.stream import items
+from motia_django.stream.backends import db as db_module
 from motia_django.stream.backends.db import DatabaseBackend, group_seqs
 
 pytestmark = pytest.mark.django_db
@@ -100,6 +104,57 @@ def test_newest_reads_newest_first_within_limit_and_bytes(db):
     assert [id for id, _ in db.newest(S, "g", 2, 10_000)] == ["b", "c"]
     one = len(encode({"text": "x" * 10})) + 1 + 8
     assert [id for id, _ in db.newest(S, "g", None, one * 2)] == ["b", "c"]
+
+
+TEXT = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False, allow_infinity=False)
+    | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=st.lists(st.tuples(st.dictionaries(TEXT, JSON, max_size=4), st.integers(0, 2**62)), max_size=6),
+       limit=st.none() | st.integers(1, 7), budget=st.integers(1, 600))
+def test_the_written_out_reads_are_the_orms(db, monkeypatch, items, limit, budget):
+    """``get`` and ``newest`` by hand-written statements return what the ORM's queries return, whatever the
+    stored JSON (written here through the ORM, as the admin writes it)."""
+    group = uuid.uuid4().hex
+    now = timezone.now()
+    StreamItem.objects.bulk_create([
+        StreamItem(stream=S, group_id=group, item_id=f"i{n}", data=data, timestamp=ts,
+                   created_at=now + dt.timedelta(seconds=n % 3), updated_at=now)  # created_at ties: id decides
+        for n, (data, ts) in enumerate(items)])
+
+    def reads() -> tuple[object, ...]:
+        return (db.newest(S, group, limit, budget), [db.get(S, group, f"i{n}") for n in range(len(items) + 1)])
+
+    written_out = reads()
+    with monkeypatch.context() as orm:
+        orm.setattr(db_module, "_written_out", lambda connection: False)
+        assert written_out == reads()
+
+
+def test_a_float_past_64_bits_reads_back_as_a_float(db):
+    """PostgreSQL's jsonb keeps 1e20 as the numeric 100000000000000000000: read back as an integer past 64 bits,
+    it broke every sync of its group (the wire cannot carry it)."""
+    put(db, "g", "a", n=1e20, m=-1e19, small=2**63)
+    assert db.get(S, "g", "a").data == {"n": 1e20, "m": -1e19, "small": 2**63}
+    assert db.newest(S, "g", None, 10_000)[0][1].data == {"n": 1e20, "m": -1e19, "small": 2**63}
+    assert db.get_group(S, "g")[0][1].data["n"] == 1e20
+    assert StreamItem.objects.get(group_id="g", item_id="a").data["n"] == 1e20  # the ORM, the admin
+    assert db.delete(S, "g", "a").data["n"] == 1e20
+
+
+def test_a_read_that_stops_at_its_budget_fetches_a_chunk_at_a_time(db, monkeypatch):
+    monkeypatch.setattr(db_module, "_CHUNK", 2)
+    for id in "abcde":
+        put(db, "g", id, text="x" * 10)
+    one = len(encode({"text": "x" * 10})) + 1 + 8
+    assert [id for id, _ in db.newest(S, "g", None, one * 3)] == ["c", "d", "e"]
+    assert [id for id, _ in db.newest(S, "g", None, 10_000)] == list("abcde")
 
 
 def test_delete_returns_the_item_and_raises_the_groups_floor(db, clock):
