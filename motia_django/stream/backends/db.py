@@ -14,7 +14,7 @@ data-modifying CTE, and takes one writer at a time anyway). Other databases take
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +56,7 @@ def _data(value: Any, connection: Any) -> Any:
     return _DATA.from_db_value(value, None, connection) if isinstance(value, str | bytes) else value
 
 
-def _rows(connection: Any, tail: str, params: list[Any]) -> Iterator[tuple[str, StoredItem]]:
+def _rows(connection: Any, tail: str, params: list[Any]) -> Generator[tuple[str, StoredItem], None, None]:
     """``(item_id, StoredItem)`` of ``SELECT ... WHERE stream = %s AND group_id = %s <tail>``, fetched
     ``_CHUNK`` rows at a time."""
     with connection.cursor() as cursor:
@@ -91,9 +91,10 @@ class DatabaseBackend(Backend):
             row = (StreamItem.objects.using(connection.alias).filter(stream=stream, group_id=group_id, item_id=id)
                    .values_list("data", "timestamp").first())
             return StoredItem(row[0], row[1]) if row else None
-        for _, stored in _rows(connection, "AND item_id = %s", [stream, group_id, id]):
-            return stored
-        return None
+        rows = _rows(connection, "AND item_id = %s", [stream, group_id, id])
+        found = next(rows, None)
+        rows.close()  # the cursor, now
+        return found[1] if found else None
 
     def get_group(self, stream: str, group_id: str, limit: int | None = None) -> list[tuple[str, StoredItem]]:
         rows = StreamItem.objects.using(self._read_alias()).filter(stream=stream, group_id=group_id)
@@ -253,7 +254,7 @@ class DatabaseBackend(Backend):
                     deleted[item_id] = (_data(data, connection), int(previous))
             if not deleted:
                 return []
-            stamps = {id: next_timestamp(previous) for id, (_data, previous) in deleted.items()}
+            stamps = {id: next_timestamp(previous) for id, (_, previous) in deleted.items()}
             cursor.execute(f"UPDATE {q(_GROUPS)} SET seq = seq + %s, floor = {greatest}(floor, %s) "
                            f"WHERE stream = %s AND group_id = %s RETURNING seq",
                            [len(deleted), max(stamps.values()), stream, group_id])
