@@ -191,7 +191,7 @@ class Event(models.Model):
 
     topic = models.CharField(_("topic"), max_length=255)
     step = models.CharField(_("step"), max_length=255, help_text=_("The subscribing event step."))
-    data = models.JSONField(_("data"), default=dict, blank=True)
+    data = models.JSONField(_("data"), default=dict, blank=True, decoder=StoredJSONDecoder)
     trace_id = models.CharField(_("trace id"), max_length=64, db_index=True)
     emitted_by = models.CharField(_("emitted by"), max_length=255, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -218,7 +218,7 @@ class StateEntry(models.Model):
 
     group = models.CharField(_("group"), max_length=MAX_KEY_LENGTH)
     key = models.CharField(_("key"), max_length=MAX_KEY_LENGTH)
-    value = models.JSONField(_("value"), null=True, blank=True)
+    value = models.JSONField(_("value"), null=True, blank=True, decoder=StoredJSONDecoder)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

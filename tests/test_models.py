@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from motia_django import StreamValidationError, streams
-from motia_django.models import StreamItem
+from motia_django.models import Event, StateEntry, StreamItem
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,3 +75,15 @@ def test_str_and_as_item():
     item = StreamItem(stream="s", group_id="g", item_id="i", data={"id": "other", "x": 1})
     assert str(item) == "s/g/i"
     assert item.as_item() == {"id": "i", "x": 1}
+
+
+def test_every_json_column_reads_a_large_float_back_as_a_float():
+    """PostgreSQL's jsonb keeps 1e20 as a numeric and hands it back as 100000000000000000000: an integer past 64
+    bits, which the wire and the stream API refuse. Read through ``StoredJSONDecoder``, it is the float again."""
+    value = {"n": 1e20, "m": -1e19, "k": 2**63}
+    Event.objects.create(topic="t", step="s", data=value, trace_id="x", available_at=timezone.now())
+    StateEntry.objects.create(group="g", key="k", value=value)
+    StreamItem.objects.bulk_create([StreamItem(stream="s", group_id="g", item_id="i", data=value,
+                                               created_at=timezone.now(), updated_at=timezone.now())])
+    for read in (Event.objects.get().data, StateEntry.objects.get().value, StreamItem.objects.get().data):
+        assert read == value and type(read["n"]) is float and type(read["k"]) is int

@@ -1,5 +1,5 @@
-"""``StreamItem.data`` reads through ``StoredJSONDecoder``: a change of the model's state only. The column is
-the same, and SQLite would otherwise copy the whole table to alter a field."""
+"""Stream items, events and state read their JSON through ``StoredJSONDecoder``: a change of the models' state
+only. The columns are the same, and SQLite would otherwise copy each whole table to alter a field."""
 
 import motia_django.encoding
 from django.db import migrations, models
@@ -18,6 +18,18 @@ class Migration(migrations.Migration):
                 name="data",
                 field=models.JSONField(decoder=motia_django.encoding.StoredJSONDecoder, default=dict,
                                        verbose_name="data"),
+            ),
+            migrations.AlterField(
+                model_name="event",
+                name="data",
+                field=models.JSONField(blank=True, decoder=motia_django.encoding.StoredJSONDecoder, default=dict,
+                                       verbose_name="data"),
+            ),
+            migrations.AlterField(
+                model_name="stateentry",
+                name="value",
+                field=models.JSONField(blank=True, decoder=motia_django.encoding.StoredJSONDecoder, null=True,
+                                       verbose_name="value"),
             ),
         ]),
     ]
