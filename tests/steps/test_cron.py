@@ -38,6 +38,22 @@ def cron_steps(settings: Any) -> None:
     use_steps(settings, FIXTURES / "cron", EVENT_RETRY_BACKOFF=0, EVENT_MAX_ATTEMPTS=3)
 
 
+@pytest.fixture
+def no_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No embedded event runner: the first event a test commits would start one, and it enqueues due ticks by
+    the real clock, by which the fixtures' NightlyReport (02:30, scheduled from ``T0``) is long overdue."""
+    from motia_django.steps import worker
+
+    class Idle:
+        running = False
+
+        def notify(self) -> None: ...
+
+        def start(self) -> None: ...
+
+    monkeypatch.setattr(worker, "_background", Idle())
+
+
 def runs(step: str) -> list[Event]:
     return list(Event.objects.filter(step=step, topic=CRON_TOPIC).order_by("id"))
 
@@ -239,7 +255,7 @@ def test_no_cron_steps_no_schedule(settings):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.usefixtures("cron_steps")
+@pytest.mark.usefixtures("cron_steps", "no_runner")
 def test_concurrent_runners_claim_a_tick_once():
     """Eight threads (eight connections) look at the same due tick at the same moment: one run."""
     if connection.vendor != "postgresql":
