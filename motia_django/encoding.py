@@ -152,11 +152,12 @@ _LONG_BYTES, _LONG_TEXT = re.compile(rb"[0-9]{19,}"), re.compile(r"[0-9]{19,}")
 
 
 class StoredJSONDecoder(json.JSONDecoder):
-    """Stored items' JSON as the database hands it back (``StreamItem.data``'s decoder). PostgreSQL's ``jsonb``
-    keeps a number as a ``numeric``, so a float written as ``1e+20`` comes back as ``100000000000000000000``; an
-    integer past 64 bits is read as the float it was (the stream API writes none, and the wire cannot carry one),
-    as orjson reads it. Whatever orjson refuses (NaN, a lone surrogate: data written around the API) is read
-    as Python's ``json`` reads it, with the same rule for integers."""
+    """Stored JSON as the database hands it back (the decoder of ``StreamItem.data``, ``Event.data`` and
+    ``StateEntry.value``). PostgreSQL's ``jsonb`` keeps a number as a ``numeric``, so a float written as
+    ``1e+20`` comes back as ``100000000000000000000``; an integer past 64 bits is read as the float it was (the
+    stream API writes none, and the wire cannot carry one), as orjson reads it. Whatever orjson refuses (NaN, a
+    lone surrogate: data written around the API) is read as Python's ``json`` reads it, with the same rule for
+    integers."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**{"parse_int": _int_or_float, **kwargs})

@@ -37,13 +37,14 @@ class _Nothing(Exception):
     """Raised inside a savepoint to undo a group bump when there was nothing to delete."""
 
 
-def _fast(connection: Any) -> bool:
-    return connection.vendor in ("postgresql", "sqlite") and connection.features.can_return_columns_from_insert
-
-
 def _written_out(connection: Any) -> bool:
     """Reads by hand-written statements, as the writes are: the SQL below is SQLite's and PostgreSQL's."""
     return connection.vendor in ("postgresql", "sqlite")
+
+
+def _fast(connection: Any) -> bool:
+    """Writes by hand-written statements: those need ``RETURNING`` too."""
+    return _written_out(connection) and connection.features.can_return_columns_from_insert
 
 
 _CHUNK = 100  # rows fetched at a time by a read that may stop early
